@@ -1,0 +1,3 @@
+from imaging_biobank.cli import main
+
+main()

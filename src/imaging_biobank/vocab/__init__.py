@@ -1,0 +1,1 @@
+"""Controlled vocabularies as versioned data files, their lookups and identifier rules (pure)."""
