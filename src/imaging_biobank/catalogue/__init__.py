@@ -1,0 +1,1 @@
+"""Looking at a biobank: counts per entity and per collection, one collection in full."""
