@@ -57,24 +57,20 @@ def test_chest_is_816094009_now_and_43799004_is_accepted_on_read(engine: Engine)
     )
     for old in ("43799004", "51185008"):  # earlier Annex L edition, PRIMAGE/Directory list
         assert catalog.resolve("body_part_examined", old) == chest
-    with Session(engine) as session:
-        row = session.scalar(
+
+    def body_part(session: Session, vocabulary: str, code: str) -> BodyPartExamined | None:
+        return session.scalar(
             select(BodyPartExamined)
             .join(Vocabulary)
-            .where(
-                Vocabulary.name == "body-part-examined.annex-l", BodyPartExamined.code == "CHEST"
-            )
+            .where(Vocabulary.name == vocabulary, BodyPartExamined.code == code)
         )
+
+    with Session(engine) as session:
+        row = body_part(session, "body-part-examined.annex-l", "CHEST")
         assert row is not None and row.snomed_code == "816094009"
         assert "43799004" in (row.legacy_snomed_codes or [])
         # the PRIMAGE edition's term maps to the current one and back
-        primage = session.scalar(
-            select(BodyPartExamined)
-            .join(Vocabulary)
-            .where(
-                Vocabulary.name == "body-part-examined.primage", BodyPartExamined.code == "CHEST"
-            )
-        )
+        primage = body_part(session, "body-part-examined.primage", "CHEST")
         assert primage is not None and primage.directory_id == "T-D3000"
         assert primage.maps_to_id == row.id and row.maps_to_id == primage.id
 

@@ -155,16 +155,10 @@ def _print_stats(data: dict[str, Any]) -> None:
     empty = [name for name in data["entities"] if name not in filled]
     if empty:
         console.print(f"[dim]Empty: {', '.join(empty)}.[/]")
-    collections = Table(
-        "collection",
-        "kind",
-        "donors",
-        "samples",
-        "imaging studies",
-        "series",
-        "instances",
-        title="Collections",
-    )
+    collections = Table(title="Collections")
+    collections.add_column("collection", no_wrap=True)
+    for name in ("kind", "donors", "samples", "imaging studies", "series", "instances"):
+        collections.add_column(name, justify="left" if name == "kind" else "right")
     for c in data["collections"]:
         collections.add_row(
             plain(c["id"].split(":collection:")[-1]),

@@ -20,7 +20,6 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     Table,
-    and_,
     bindparam,
     insert,
     select,
@@ -158,7 +157,7 @@ class _Loader:
             if updates:
                 statement = (
                     update(table)
-                    .where(and_(table.c.id == bindparam("_id")))
+                    .where(table.c.id == bindparam("_id"))
                     .values({column: bindparam("_ref")})
                 )
                 self.connection.execute(statement, updates)

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, func
+from sqlalchemy import JSON, CheckConstraint, DateTime, MetaData, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -56,4 +56,17 @@ class Timestamps:
     )
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+def age_range_checks() -> tuple[CheckConstraint, CheckConstraint]:
+    """MIABIS 2.0-10/11/12 on a table with age_low, age_high, age_unit_id: low <= high,
+    and a unit whenever an age is given."""
+    return (
+        CheckConstraint(
+            "age_low IS NULL OR age_high IS NULL OR age_low <= age_high", name="age_range"
+        ),
+        CheckConstraint(
+            "(age_low IS NULL AND age_high IS NULL) OR age_unit_id IS NOT NULL", name="age_unit"
+        ),
     )

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from imaging_biobank.model.base import Base, Timestamps
+from imaging_biobank.model.base import Base, Timestamps, age_range_checks
 from imaging_biobank.model.links import DECLARED, DERIVED, link_table
 from imaging_biobank.model.miabis import Biobank, ContactInformation, Study, study_collection
 from imaging_biobank.model.vocab import (
@@ -105,12 +105,7 @@ class Collection(Timestamps, Base):
         CheckConstraint(
             "kind IN (" + ", ".join(f"'{k}'" for k in COLLECTION_KINDS) + ")", name="kind"
         ),
-        CheckConstraint(
-            "age_low IS NULL OR age_high IS NULL OR age_low <= age_high", name="age_range"
-        ),
-        CheckConstraint(
-            "(age_low IS NULL AND age_high IS NULL) OR age_unit_id IS NOT NULL", name="age_unit"
-        ),
+        *age_range_checks(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from imaging_biobank.model.base import Base, Timestamps
+from imaging_biobank.model.base import Base, Timestamps, age_range_checks
 from imaging_biobank.model.links import link_table
 from imaging_biobank.model.vocab import (
     AgeUnit,
@@ -97,14 +97,7 @@ class Study(Timestamps, Base):
     """A MIABIS research study (Core 2.0 Study), spanning collections; not a DICOM study."""
 
     __tablename__ = "study"
-    __table_args__ = (
-        CheckConstraint(
-            "age_low IS NULL OR age_high IS NULL OR age_low <= age_high", name="age_range"
-        ),
-        CheckConstraint(
-            "(age_low IS NULL AND age_high IS NULL) OR age_unit_id IS NOT NULL", name="age_unit"
-        ),
-    )
+    __table_args__ = (*age_range_checks(),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     identifier: Mapped[str] = mapped_column(String(255), unique=True)  # 2.0-01
