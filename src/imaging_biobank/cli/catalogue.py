@@ -162,7 +162,7 @@ def _print_stats(data: dict[str, Any]) -> None:
     for c in data["collections"]:
         collections.add_row(
             plain(c["id"].split(":collection:")[-1]),
-            c["kind"].replace("_", " "),
+            c["kind"].split("_")[0],
             f"{c['donors']:,}",
             f"{c['samples']:,}",
             f"{c['imaging_studies']:,}",
