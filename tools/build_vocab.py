@@ -142,6 +142,14 @@ def build_body_parts_annex_l(args: argparse.Namespace) -> list[Row]:
             legacy.setdefault(r["body_part_examined"], set()).add(r["snomed_code"])
     primage = {r["label"]: r for r in directory_csv(args.reference, "eu_bbmri_eric_body_parts.csv")}
     primage_by_code = {_snomed(r["uri"]): label for label, r in primage.items()}
+    spellings: dict[str, list[str]] = {}
+    with (SOURCES / "body_part_spellings.csv").open() as f:
+        for r in csv.DictReader(f):
+            if r["spelling"] != r["body_part_examined"]:
+                spellings.setdefault(r["body_part_examined"], []).append(r["spelling"])
+    unknown = set(spellings) - set(current)
+    if unknown:
+        raise SystemExit(f"body_part_spellings.csv names terms not in Annex L: {unknown}")
     rows = []
     for term, (_scheme, code, meaning, paired) in sorted(current.items()):
         codes = set(legacy.get(term, set()))
@@ -157,6 +165,7 @@ def build_body_parts_annex_l(args: argparse.Namespace) -> list[Row]:
                 "laterality_paired": "true" if paired else "false",
                 "legacy_snomed_codes": " | ".join(sorted(codes)),
                 "maps_to": f"body-part-examined.primage:{target}" if target else "",
+                "synonyms": " | ".join(spellings.get(term, [])),
             }
         )
     return rows
