@@ -6,9 +6,10 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, MetaData, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import CheckConstraint, DateTime, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from imaging_biobank.db.types import JSONType
 
 MAX_NAME = 63  # PostgreSQL's identifier limit
 
@@ -36,9 +37,6 @@ NAMING_CONVENTION: dict[str, Any] = {
     "fk": "%(fk_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-# JSON on SQLite (queryable with json_extract), JSONB on PostgreSQL (indexable, ->> operators).
-JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Base(DeclarativeBase):
