@@ -11,14 +11,17 @@ import pytest
 from sqlalchemy import Engine, func, inspect, select
 from typer.testing import CliRunner
 
-from imaging_biobank.db.engine import make_engine
+from imaging_biobank.db.engine import make_engine, session_factory
 from imaging_biobank.db.migrate import upgrade
 from imaging_biobank.model.base import Base
-from tests.servers import PostgresServer, ServerUnavailableError
+from tests.servers import OrthancServer, PostgresServer, ServerUnavailableError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "primage.yaml"
 SHARED = ROOT.parent / "shared"
+STS_001 = ROOT / "examples" / "data" / "sts_001"
+NB_IMAGING = "bbmri-eric:ID:ES_PRIMAGE:collection:NB_IMAGING"
+DIPG_IMAGING = "bbmri-eric:ID:ES_PRIMAGE:collection:DIPG_IMAGING"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -33,6 +36,17 @@ def server_unavailable(reason: str) -> None:
 def postgres() -> Iterator[PostgresServer]:
     try:
         server = PostgresServer.start()
+    except ServerUnavailableError as error:
+        server_unavailable(str(error))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def orthanc() -> Iterator[OrthancServer]:
+    """A real Orthanc PACS on loopback (Debian package), empty at the start."""
+    try:
+        server = OrthancServer.start()
     except ServerUnavailableError as error:
         server_unavailable(str(error))
     yield server
@@ -71,6 +85,23 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def registered(engine: Engine) -> Engine:
+    """An initialised database holding the example biobank and its collections."""
+    from imaging_biobank.register import register
+
+    with session_factory(engine).begin() as session:
+        register(session, EXAMPLE.read_text(encoding="utf-8"), str(EXAMPLE))
+    return engine
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    from imaging_biobank.deid.pseudonym import generate_key_file
+
+    return generate_key_file(tmp_path / "biobank.key")
+
+
+@pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
 
@@ -97,4 +128,86 @@ def table_contents(
                 continue
             rows = conn.execute(select(t)).all()
             out[t.name] = sorted((tuple(r) for r in rows), key=repr)
+        return out
+
+
+# natural keys: how a row is named independently of its database id
+NATURAL_KEYS = {
+    "imaging_instance": "sop_instance_uid",
+    "imaging_series": "series_instance_uid",
+    "imaging_study": "study_instance_uid",
+    "sample_donor": "pseudonym",
+    "modality_information": "fingerprint",
+    "algorithm": "name",
+    "collection": "identifier",
+    "biobank": "identifier",
+    "juristic_person": "name",
+    "contact_information": "identifier",
+    "vocabulary": "name",
+}
+SKIPPED_COLUMNS = {"id", "created_at", "updated_at"}
+IMAGING_TABLES = [
+    "sample_donor",
+    "imaging_study",
+    "imaging_series",
+    "imaging_instance",
+    "acquisition_parameters",
+    "reconstruction_parameters",
+    "modality_information",
+    "algorithm",
+    "image_collection_body_part_examined",
+    "image_collection_dataset_type",
+    "image_collection_modality_information",
+    "collection",
+]
+
+
+def canonical(
+    engine: Engine, tables: list[str] = IMAGING_TABLES, drop: tuple[str, ...] = ()
+) -> dict[str, list[tuple[object, ...]]]:
+    """Rows with ids and timestamps replaced by natural keys (UIDs, pseudonyms, codes), so
+    two databases (or two sources) can be compared row for row."""
+    from imaging_biobank.model.vocab import TERM_TABLES
+
+    with engine.connect() as conn:
+        vocabularies = dict(
+            conn.execute(
+                select(
+                    Base.metadata.tables["vocabulary"].c.id,
+                    Base.metadata.tables["vocabulary"].c.name,
+                )
+            ).all()
+        )
+        names: dict[str, dict[object, object]] = {}
+
+        def name_of(table: str) -> dict[object, object]:
+            if table not in names:
+                t = Base.metadata.tables[table]
+                if table in TERM_TABLES:
+                    rows = conn.execute(select(t.c.id, t.c.vocabulary_id, t.c.code))
+                    names[table] = {i: (vocabularies[v], c) for i, v, c in rows}
+                elif table in ("image_collection", "sample_tissue_collection"):
+                    c = Base.metadata.tables["collection"]
+                    names[table] = dict(conn.execute(select(c.c.id, c.c.identifier)).all())
+                elif table in ("acquisition_parameters", "reconstruction_parameters"):
+                    names[table] = {}
+                else:
+                    key = NATURAL_KEYS[table]
+                    names[table] = dict(conn.execute(select(t.c.id, t.c[key])).all())
+            return names[table]
+
+        out: dict[str, list[tuple[object, ...]]] = {}
+        for table in tables:
+            t = Base.metadata.tables[table]
+            columns = [c for c in t.columns if c.name not in SKIPPED_COLUMNS and c.name not in drop]
+            rows = []
+            for row in conn.execute(select(*columns)):
+                values = []
+                for column, value in zip(columns, row, strict=True):
+                    fk = next(iter(column.foreign_keys), None)
+                    if fk is not None and value is not None:
+                        value = name_of(fk.column.table.name).get(value, value)
+                    values.append((column.name, value))
+                rows.append(tuple(values))
+            out[table] = sorted(rows, key=repr)
         return out

@@ -33,7 +33,7 @@ def test_init_register_stats_show(runner: CliRunner, db_url: str) -> None:
     assert code == 0
     data = json.loads(out)
     assert data["format"] == FORMAT
-    assert data["entities"]["collection"] == 5 and data["entities"]["biobank"] == 1
+    assert data["entities"]["collection"] == 6 and data["entities"]["biobank"] == 1
     assert set(data) == {"format", "schema_revision", "entities", "collections", "vocabularies"}
     collection = data["collections"][0]
     assert set(collection) == {

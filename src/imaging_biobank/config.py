@@ -19,8 +19,12 @@ class Settings:
     """Deployment settings."""
 
     db: str = DEFAULT_DB  # database URL: sqlite:///path.db or postgresql://user@host/db
+    key_file: str | None = None  # the pseudonymisation key (never stored in the database)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        return cls(db=env.get(f"{PREFIX}DB") or DEFAULT_DB)
+        return cls(
+            db=env.get(f"{PREFIX}DB") or DEFAULT_DB,
+            key_file=env.get(f"{PREFIX}KEY_FILE") or None,
+        )

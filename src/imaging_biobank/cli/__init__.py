@@ -12,7 +12,7 @@ app = typer.Typer(
     name="imaging-biobank",
     help=(
         "An imaging biobank on the DICOM-MIABIS model: register biobanks and collections,"
-        " look at what they hold.\n\n"
+        " ingest DICOM from folders and PACS, look at what they hold.\n\n"
         "The database is chosen by --db or $IMAGING_BIOBANK_DB"
         " (default sqlite:///biobank.db; PostgreSQL: postgresql://user@host/db)."
     ),
@@ -22,9 +22,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-from imaging_biobank.cli import catalogue, vocabulary  # noqa: E402  (registers the commands)
+from imaging_biobank.cli import catalogue, ingest, vocabulary  # noqa: E402  (registers commands)
 
-__all__ = ["app", "catalogue", "main", "vocabulary"]
+__all__ = ["app", "catalogue", "ingest", "main", "vocabulary"]
 
 
 def main() -> None:

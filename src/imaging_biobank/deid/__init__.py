@@ -1,0 +1,1 @@
+"""De-identification: keyed pseudonyms for donors (and, later, the PS3.15 profile)."""

@@ -1,0 +1,1 @@
+"""DICOM ingestion: sources (folders, archives, media, PACS), parallel parsing, one writer."""
