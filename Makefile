@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DB ?= demo/biobank.db
 DEMO_URL := sqlite:///$(DEMO_DB)
+DEMO_KEY := demo/biobank.key
+BIOBANK := bbmri-eric:ID:ES_PRIMAGE
+STS := examples/data/sts_001
 
 .PHONY: demo test bench lint install system-deps clean
 
@@ -19,13 +22,21 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## demo: build a demo imaging biobank on embedded SQLite and print what it holds
+## demo: build a demo imaging biobank from real DICOM files on embedded SQLite
+# (exit code 1 from ingest means some files were reported, e.g. pydicom's non-DICOM files)
 demo: install
 	@mkdir -p $(dir $(DEMO_DB))
 	$(BIN)/imaging-biobank init --db $(DEMO_URL)
 	$(BIN)/imaging-biobank register examples/primage.yaml --db $(DEMO_URL)
+	@test -f $(DEMO_KEY) || $(BIN)/imaging-biobank keygen $(DEMO_KEY)
+	$(BIN)/imaging-biobank ingest $(STS)/CT $(STS)/MR_T1 $(STS)/PET --db $(DEMO_URL) \
+		--key-file $(DEMO_KEY) -c $(BIOBANK):collection:NB_IMAGING --report demo/ingest-sts.jsonl
+	$(BIN)/imaging-biobank ingest $$($(BIN)/python scripts/demo_data.py) --db $(DEMO_URL) \
+		--key-file $(DEMO_KEY) -c $(BIOBANK):collection:REFERENCE_IMAGING \
+		--report demo/ingest-reference.jsonl; test $$? -le 1
 	$(BIN)/imaging-biobank stats --db $(DEMO_URL)
-	@echo "Demo database: $(DEMO_DB). Try: $(BIN)/imaging-biobank show collection bbmri-eric:ID:ES_PRIMAGE:collection:NB_TISSUE --db $(DEMO_URL)"
+	@echo "Demo database: $(DEMO_DB) (reports of files not ingested: demo/*.jsonl). Try:"
+	@echo "  $(BIN)/imaging-biobank show collection $(BIOBANK):collection:NB_IMAGING --db $(DEMO_URL)"
 
 ## system-deps: the servers the tests start (PostgreSQL), from Debian packages
 system-deps:
@@ -36,8 +47,9 @@ test: install system-deps
 	$(BIN)/python -m pytest
 
 ## bench: the benchmarks, each against a named baseline in the same run
-bench: install
+bench: install system-deps
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/ingest.py --files 5000 --decay 100000
 
 ## lint: ruff and mypy on the package
 lint: install

@@ -37,13 +37,14 @@ def test_example_registers_everything(engine: Engine) -> None:
         "contact_information": 2,
         "juristic_person": 1,
         "biobank": 1,
-        "collection": 5,
+        "collection": 6,
         "study": 1,
     }
     with Session(engine) as session:
         kinds = dict(session.execute(select(Collection.identifier, Collection.kind)).all())
         assert sorted(kinds.values()) == [
             "clinical_variable",
+            "image",
             "image",
             "image",
             "sample_tissue",
@@ -97,10 +98,10 @@ def test_bad_storage_temperature_is_refused_with_field_line_and_allowed_values(
     with pytest.raises(DocumentError) as error:
         register_text(engine, bad, "bad.yaml")
     [problem] = error.value.problems
-    assert problem.field == "collections[2].storage_temperatures[0]"
+    assert problem.field == "collections[3].storage_temperatures[0]"
     assert problem.line == line_of(bad, "minus eighty")
     message = str(problem)
-    assert message.startswith(f"bad.yaml:{problem.line}: collections[2].storage_temperatures[0]:")
+    assert message.startswith(f"bad.yaml:{problem.line}: collections[3].storage_temperatures[0]:")
     assert (
         "allowed:" in message and "-60 °C to -85 °C" in message and "temperature-60to-85" in message
     )
@@ -128,11 +129,11 @@ def test_bad_storage_temperature_is_refused_with_field_line_and_allowed_values(
             "contacts[1].id",
             "bbmri-eric:contactID:",
         ),
-        ("    kind: sample_tissue", "    kind: tissue", "collections[2].kind", "sample_tissue"),
+        ("    kind: sample_tissue", "    kind: tissue", "collections[3].kind", "sample_tissue"),
         (
             "    acronym: NB-CLIN",
             "    acronym: NB-CLIN\n    colour: blue",
-            "collections[3].colour",
+            "collections[4].colour",
             "allowed: access",
         ),
         (
@@ -188,8 +189,8 @@ def test_every_problem_is_reported_at_once() -> None:
     assert lines == sorted(lines)
     assert {
         "collections[0].data_categories[0]",
-        "collections[2].storage_temperatures[2]",
-        "collections[3].id",
+        "collections[3].storage_temperatures[2]",
+        "collections[4].id",
     } <= set(fields)
 
 
@@ -220,6 +221,6 @@ def test_cli_refuses_and_writes_nothing(tmp_path: Path, runner: CliRunner) -> No
     result = runner.invoke(app, ["register", str(bad), "--db", url])
     assert result.exit_code == 1
     line = line_of(bad.read_text(), "minus eighty")
-    assert f"{bad}:{line}: collections[2].storage_temperatures[0]" in result.output
+    assert f"{bad}:{line}: collections[3].storage_temperatures[0]" in result.output
     assert "nothing was written" in result.output
     assert row_counts(make_engine(url)) == before
