@@ -276,3 +276,27 @@ def test_body_part_is_matched_in_both_editions_and_flagged(
     assert (match.term.code if match.term else None, match.flag) == (term, flag)
     if match.term is not None:
         assert match.term.vocabulary == "body-part-examined.annex-l"
+
+
+def test_data_sets_without_preamble_are_read_in_either_byte_order() -> None:
+    for name in ("ExplVR_LitEndNoMeta.dcm", "ExplVR_BigEndNoMeta.dcm"):
+        path = PYDICOM_DATA / "test_files" / name
+        reference = pydicom.dcmread(path, force=True)
+        record = read_path(path)
+        assert record.sop_instance_uid == reference.SOPInstanceUID, name
+
+
+def test_reading_the_corpus_prints_no_library_warnings() -> None:
+    """Invalid values are reported through our reasons; pydicom's own warnings would reach
+    the terminal of whoever runs an ingest."""
+    code = (
+        "import sys, warnings\nwarnings.simplefilter('always')\n"
+        "from imaging_biobank.dicom.read import read_path\n"
+        "for p in sys.argv[1:]:\n"
+        "    try: read_path(p, 'pydicom')\n"
+        "    except Exception: pass\n"
+    )
+    paths = [str(p) for p in corpus_files() if p.suffix == ".dcm"]
+    result = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, timeout=600)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert "Warning" not in result.stderr.decode(), result.stderr.decode()[-2000:]

@@ -27,8 +27,9 @@ Parser = Literal["auto", "dicomsdl", "pydicom"]
 PARSERS: tuple[Parser, ...] = ("auto", "dicomsdl", "pydicom")
 PIXEL_DATA = 0x7FE00010
 UNDEFINED_LENGTH = 0xFFFFFFFF
-# groups a dataset without the Part 10 preamble may start with (file meta, identification)
-RAW_START_GROUPS = (0x0002, 0x0008)
+# groups a dataset without the Part 10 preamble may start with (file meta, identification),
+# read little endian (0x0800 is group 0008 written big endian)
+RAW_START_GROUPS = (0x0002, 0x0008, 0x0800)
 SEQUENCE_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)  # ends encapsulated pixel data
 DEFLATED = "1.2.840.10008.1.2.1.99"  # positions in a deflated file refer to the inflated stream
 
@@ -278,8 +279,12 @@ def _with_pydicom(source_bytes: _Bytes, location: str, size: int) -> InstanceRec
     import warnings
 
     import pydicom
+    from pydicom import config
     from pydicom.errors import InvalidDicomError
 
+    # invalid values are the header's problem, reported through our own reasons; pydicom's
+    # validation warnings would only reach the user's terminal
+    config.settings.reading_validation_mode = config.IGNORE
     data = source_bytes.data
     source: Any = io.BytesIO(data) if data is not None else source_bytes.path
     with warnings.catch_warnings(record=True) as caught:
