@@ -11,6 +11,7 @@ in a temporary folder; reachable over REST, DICOMweb and DIMSE.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -313,11 +314,9 @@ class OrthancServer:
                     f"Orthanc exited with {self.process.returncode} while starting:\n"
                     f"{self.log_tail()}"
                 )
-            try:
+            with contextlib.suppress(requests.RequestException):  # not listening yet
                 if requests.get(f"{self.url}/system", timeout=2).ok:
                     return
-            except requests.RequestException:
-                pass
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"Orthanc did not answer on {self.url} within {timeout:.0f} s:\n"
