@@ -8,9 +8,11 @@ Problems a user can cause raise ``HeaderError`` with a reason fit for a report.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -275,16 +277,32 @@ def _declared_end(dataset: Any) -> int:
     return end
 
 
+@contextlib.contextmanager
+def lenient_pydicom() -> Iterator[None]:
+    """Invalid values are the header's problem, reported through our own reasons; pydicom's
+    validation warnings (raised when a value is first converted) would only reach the
+    user's terminal. The previous mode comes back afterwards."""
+    from pydicom import config
+
+    previous = config.settings.reading_validation_mode
+    config.settings.reading_validation_mode = config.IGNORE
+    try:
+        yield
+    finally:
+        config.settings.reading_validation_mode = previous
+
+
 def _with_pydicom(source_bytes: _Bytes, location: str, size: int) -> InstanceRecord:
+    with lenient_pydicom():
+        return _parse_with_pydicom(source_bytes, location, size)
+
+
+def _parse_with_pydicom(source_bytes: _Bytes, location: str, size: int) -> InstanceRecord:
     import warnings
 
     import pydicom
-    from pydicom import config
     from pydicom.errors import InvalidDicomError
 
-    # invalid values are the header's problem, reported through our own reasons; pydicom's
-    # validation warnings would only reach the user's terminal
-    config.settings.reading_validation_mode = config.IGNORE
     data = source_bytes.data
     source: Any = io.BytesIO(data) if data is not None else source_bytes.path
     with warnings.catch_warnings(record=True) as caught:
@@ -314,9 +332,13 @@ def read_dataset(dataset: Any, location: str, file_size: int | None = None) -> I
     meta = getattr(dataset, "file_meta", None)
     if meta is not None and "TransferSyntaxUID" in meta:
         syntax = str(meta.TransferSyntaxUID)
-    return build_record(
-        PydicomView(dataset), location=location, file_size=file_size, transfer_syntax_uid=syntax
-    )
+    with lenient_pydicom():
+        return build_record(
+            PydicomView(dataset),
+            location=location,
+            file_size=file_size,
+            transfer_syntax_uid=syntax,
+        )
 
 
 # --- the interface ----------------------------------------------------------------------

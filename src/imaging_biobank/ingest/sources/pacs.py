@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
-from imaging_biobank.dicom.read import read_dataset
+from imaging_biobank.dicom.read import lenient_pydicom, read_dataset
 from imaging_biobank.dicom.record import HeaderError
 from imaging_biobank.ingest.sources import Parsed, Rejected, SourceItem
 
@@ -120,7 +120,8 @@ def dicomweb_source(url: str, filters: dict[str, str]) -> Iterator[SourceItem]:
             sop = _first(item, "00080018") or "?"
             location = f"{where}/instances/{sop}"
             try:
-                dataset = Dataset.from_json(item, bulk_data_uri_handler=lambda *_: b"")
+                with lenient_pydicom():  # from_json checks values as it converts them
+                    dataset = Dataset.from_json(item, bulk_data_uri_handler=lambda *_: b"")
                 yield Parsed(read_dataset(dataset, location))
             except (HeaderError, ValueError, KeyError, TypeError) as error:
                 yield Rejected(location, str(error))
