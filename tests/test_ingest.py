@@ -160,10 +160,10 @@ def reference_counts(roots: list[Path], broken: set[str]) -> tuple[Counter[str],
                 ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
             except Exception:
                 continue
-        uids = [
-            str(ds.get(k, "") or "")
-            for k in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
-        ]
+            uids = [  # converted here, where pydicom checks (and warns about) the values
+                str(ds.get(k, "") or "")
+                for k in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+            ]
         if all(uids) and uids[1] not in seen:
             seen.add(uids[1])
             counts[uids[0]] += 1
