@@ -74,6 +74,25 @@ def test_unknown_collection_lists_the_known_ones(runner: CliRunner, sqlite_url: 
     assert code == 2 and "no collection 'NOPE'" in out and "NB_IMAGING" in out
 
 
+def test_collections_answer_to_their_short_name_while_it_is_unique(
+    runner: CliRunner, sqlite_url: str, tmp_path: Path
+) -> None:
+    invoke(runner, "init", "--db", sqlite_url)
+    invoke(runner, "register", str(EXAMPLE), "--db", sqlite_url)
+    code, out = invoke(runner, "show", "collection", "NB_TISSUE", "--db", sqlite_url)
+    assert code == 0 and "bbmri-eric:ID:ES_PRIMAGE:collection:NB_TISSUE" in out
+    for pattern in ("NB%", "NB_TISSU_", "TISSUE"):  # no wildcards, no partial names
+        code, out = invoke(runner, "show", "collection", pattern, "--db", sqlite_url)
+        assert code == 2 and f"no collection {pattern!r}" in out, pattern
+    other = tmp_path / "other.yaml"
+    other.write_text(EXAMPLE.read_text(encoding="utf-8").replace("ES_PRIMAGE", "ES_OTHER"))
+    code, out = invoke(runner, "register", str(other), "--db", sqlite_url)
+    assert code == 0, out
+    code, out = invoke(runner, "show", "collection", "NB_TISSUE", "--db", sqlite_url)
+    assert code == 2 and "more than one collection" in out
+    assert "ES_OTHER:collection:NB_TISSUE" in out and "ES_PRIMAGE:collection:NB_TISSUE" in out
+
+
 def test_commands_on_a_missing_database_say_how_to_create_it(
     runner: CliRunner, tmp_path: Path
 ) -> None:

@@ -412,7 +412,7 @@ def test_a_killed_run_resumes_to_the_rows_of_a_clean_run(tmp_path: Path, key_fil
         "ingest",
         str(corpus),
         "-c",
-        NB_IMAGING,
+        "NB_IMAGING",  # the short name serves while it is unique
         "--key-file",
         str(key_file),
         "--batch-size",
@@ -454,7 +454,7 @@ def test_clear_errors_before_anything_is_written(
     base = ["ingest", str(STS_001), "--db", url, "--key-file", str(key_file)]
     result = runner.invoke(app, [*base, "-c", "bbmri-eric:ID:ES_PRIMAGE:collection:NOPE"])
     assert result.exit_code == 2 and NB_IMAGING in result.output
-    result = runner.invoke(app, [*base, "-c", "bbmri-eric:ID:ES_PRIMAGE:collection:NB_TISSUE"])
+    result = runner.invoke(app, [*base, "-c", "NB_TISSUE"])
     assert result.exit_code == 2 and "sample_tissue collection" in result.output
     assert query(registered, "SELECT count(*) FROM imaging_instance") == [(0,)]
     result = runner.invoke(app, ["keygen", str(key_file)])

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from imaging_biobank.catalogue.stats import collection_counts
+from imaging_biobank.db.lookup import find_collection
 from imaging_biobank.model import (
     Collection,
     ImageCollection,
@@ -16,10 +17,6 @@ from imaging_biobank.model import (
     SoftwareSourceCode,
     Term,
 )
-
-
-class CollectionNotFoundError(LookupError):
-    """No collection has that id; the message lists the ones there are."""
 
 
 def term_text(term: Term) -> str:
@@ -49,15 +46,14 @@ def _descriptor(
 
 
 def describe_collection(session: Session, identifier: str) -> CollectionDescription:
+    """``identifier``: the full id or the unique short name (``CollectionLookupError``)."""
+    found = find_collection(session.connection(), identifier)
     collection = session.scalar(
         select(Collection)
-        .where(Collection.identifier == identifier)
+        .where(Collection.id == found.id)
         .options(selectinload(Collection.studies), selectinload(Collection.contacts))
     )
-    if collection is None:
-        known = session.scalars(select(Collection.identifier).order_by(Collection.identifier)).all()
-        listed = ", ".join(known) if known else "none registered yet"
-        raise CollectionNotFoundError(f"no collection {identifier!r}; collections: {listed}")
+    assert collection is not None  # found in this transaction
     c = collection
     age = ""
     if c.age_low is not None or c.age_high is not None:
@@ -124,7 +120,7 @@ def describe_collection(session: Session, identifier: str) -> CollectionDescript
         )
         if devices:
             rows.append(("Modality information", "\n".join(devices), "derived"))
-    [counts] = collection_counts(session.connection(), identifier)
+    [counts] = collection_counts(session.connection(), c.identifier)
     description.counts = {k: v for k, v in counts.items() if isinstance(v, int)}
     description.studies = [(s.identifier, s.name) for s in c.studies]
     description.contacts = [(p.identifier, p.full_name, p.email or "") for p in c.contacts]

@@ -184,21 +184,25 @@ def _print_stats(data: dict[str, Any]) -> None:
 
 @show_app.command("collection")
 def show_collection(
-    identifier: Annotated[str, typer.Argument(metavar="ID", help="The collection id.")],
+    identifier: Annotated[
+        str, typer.Argument(metavar="ID", help="The collection id, or its short name (NB_IMAGING).")
+    ],
     db: DbOption = None,
 ) -> None:
     """Everything known about one collection.
 
-    Example: [bold]imaging-biobank show collection bbmri-eric:ID:ES_PRIMAGE:collection:NB_IMAGING[/]
+    Example: [bold]imaging-biobank show collection NB_IMAGING[/] (short for
+    bbmri-eric:ID:ES_PRIMAGE:collection:NB_IMAGING while no other collection ends so)
     """
-    from imaging_biobank.catalogue.describe import CollectionNotFoundError, describe_collection
+    from imaging_biobank.catalogue.describe import describe_collection
     from imaging_biobank.db.engine import session_factory
+    from imaging_biobank.db.lookup import CollectionLookupError
 
     engine = open_database(db)
     with session_factory(engine)() as session:
         try:
             d = describe_collection(session, identifier)
-        except CollectionNotFoundError as error:
+        except CollectionLookupError as error:
             fail(str(error))
         attributes = Table.grid(padding=(0, 2))
         attributes.add_column(style="bold")

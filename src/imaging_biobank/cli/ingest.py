@@ -108,7 +108,10 @@ def ingest(
     collection: Annotated[
         str,
         typer.Option(
-            "--collection", "-c", help="The image collection to ingest into.", show_default=False
+            "--collection",
+            "-c",
+            help="The image collection to ingest into: its id, or its short name (NB_IMAGING).",
+            show_default=False,
         ),
     ] = "",
     pacs: Annotated[

@@ -16,8 +16,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
+from imaging_biobank.db.lookup import CollectionLookupError, find_collection
 from imaging_biobank.deid.pseudonym import Pseudonymiser
 from imaging_biobank.dicom.read import Parser
 from imaging_biobank.ingest.sources import (
@@ -51,26 +52,18 @@ class IngestOptions:
 
 
 def image_collection_id(engine: Engine, identifier: str) -> int:
-    """The id of the image collection ``identifier``; ``IngestError`` otherwise."""
+    """The id of the image collection ``identifier`` (full id or unique short name);
+    ``IngestError`` otherwise."""
     with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT id, kind FROM collection WHERE identifier = :i"), {"i": identifier}
-        ).first()
-        if row is None:
-            known = (
-                conn.execute(
-                    text("SELECT identifier FROM collection WHERE kind = 'image' ORDER BY 1")
-                )
-                .scalars()
-                .all()
-            )
-            listed = ", ".join(known) or "none registered yet (imaging-biobank register)"
-            raise IngestError(f"no collection {identifier!r}; image collections: {listed}")
-        if row.kind != "image":
-            raise IngestError(
-                f"{identifier} is a {row.kind} collection; images go into an image collection"
-            )
-        return int(row.id)
+        try:
+            found = find_collection(conn, identifier, kind="image")
+        except CollectionLookupError as error:
+            raise IngestError(str(error)) from None
+    if found.kind != "image":
+        raise IngestError(
+            f"{found.identifier} is a {found.kind} collection; images go into an image collection"
+        )
+    return found.id
 
 
 def _chunks(
