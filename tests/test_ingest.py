@@ -377,7 +377,7 @@ def test_a_worker_crash_does_not_lose_files(
     for i, path in enumerate(sorted((STS_001 / "PET" / "image").glob("*.dcm"))[:20]):
         name = "crash-me.dcm" if i == 7 else path.name
         (files / name).write_bytes(path.read_bytes())
-    monkeypatch.setattr("imaging_biobank.ingest.pipeline.parse_chunk", _crash_on_marker)
+    monkeypatch.setattr("imaging_biobank.ingest.parallel.parse_chunk", _crash_on_marker)
     summary, _ = run(registered, key_file, files, workers=2, chunk_size=4)
     assert summary.new == 20 and summary.rejected == 0
 

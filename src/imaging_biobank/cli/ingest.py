@@ -7,7 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,6 +25,10 @@ from imaging_biobank.cli.common import (
     plain,
 )
 
+if TYPE_CHECKING:  # imported where used: start-up time
+    from imaging_biobank.deid.pseudonym import Pseudonymiser
+    from imaging_biobank.ingest.parallel import IngestOptions, Parsing
+
 KeyFileOption = Annotated[
     Path | None,
     typer.Option(
@@ -35,7 +39,7 @@ KeyFileOption = Annotated[
 ]
 
 
-def load_pseudonymiser(key_file: Path | None) -> Any:
+def load_pseudonymiser(key_file: Path | None) -> Pseudonymiser:
     """The keyed pseudonymiser, or a usage error saying how to make a key."""
     from imaging_biobank.config import Settings
     from imaging_biobank.deid.pseudonym import KeyFileError, Pseudonymiser
@@ -170,8 +174,7 @@ def ingest(
     [bold]imaging-biobank ingest --pacs http://pacs:8042/dicom-web -q Modality=CT -c ID[/]
     """
     from imaging_biobank.dicom.read import PARSERS
-    from imaging_biobank.ingest.pipeline import IngestError, IngestOptions, image_collection_id
-    from imaging_biobank.ingest.pipeline import ingest as run
+    from imaging_biobank.ingest.parallel import IngestOptions, Parsing
 
     if not collection:
         fail("--collection ID is required (the image collection to ingest into)")
@@ -182,18 +185,44 @@ def ingest(
     if workers < 0 or batch_size < 1:
         fail("--workers must be >= 0 and --batch-size >= 1")
     pseudonymiser = load_pseudonymiser(key_file)
-    engine = open_database(db)
-    try:
-        image_collection_id(engine, collection)
-    except IngestError as error:
-        fail(str(error))
-    items, total = _source(paths, pacs, query or [], aet)
     options = IngestOptions(
         workers=workers,
         parser=parser,
         batch_size=batch_size,
         retain_device_identity=retain_device_identity,
     )
+    parsing = Parsing(_source(paths, pacs, query or [], aet), options, pseudonymiser.key)
+    try:
+        if paths:  # the workers read headers while the database code loads (not a PACS:
+            parsing.prime()  # that would query it before the collection is checked)
+        _run(parsing, collection, db, pseudonymiser, options, paths, report, as_json)
+    finally:
+        parsing.close()
+
+
+def _run(
+    parsing: Parsing,
+    collection: str,
+    db: str | None,
+    pseudonymiser: Pseudonymiser,
+    options: IngestOptions,
+    paths: list[Path] | None,
+    report: Path | None,
+    as_json: bool,
+) -> None:
+    from imaging_biobank.ingest.pipeline import IngestError, image_collection_id
+    from imaging_biobank.ingest.pipeline import ingest as run
+
+    engine = open_database(db)
+    try:
+        image_collection_id(engine, collection)
+    except IngestError as error:
+        fail(str(error))
+    total = None
+    if paths:
+        from imaging_biobank.ingest.sources.folder import count_items
+
+        total = count_items(paths)
     out = _Report(report)
     columns = (
         TextColumn("ingest"),
@@ -209,7 +238,7 @@ def ingest(
             def progress(done: int, all_: int | None) -> None:
                 bar.update(task, completed=done, total=all_ if all_ is not None else total)
 
-            summary = run(engine, collection, items, pseudonymiser, options, out, progress)
+            summary = run(engine, collection, parsing, pseudonymiser, options, out, progress)
     except IngestError as error:
         fail(str(error))
     except KeyboardInterrupt:
@@ -225,20 +254,17 @@ def ingest(
         raise typer.Exit(EXIT_REJECTED)
 
 
-def _source(
-    paths: list[Path] | None, pacs: str | None, query: list[str], aet: str
-) -> tuple[Any, int | None]:
-    """The items to ingest and, for files, how many there are."""
+def _source(paths: list[Path] | None, pacs: str | None, query: list[str], aet: str) -> Any:
+    """The items to ingest."""
     if paths:
-        from imaging_biobank.ingest.sources.folder import count_items, expand_paths
+        from imaging_biobank.ingest.sources.folder import expand_paths
 
-        return expand_paths(paths), count_items(paths)
+        return expand_paths(paths)
     assert pacs is not None
     from imaging_biobank.ingest.sources.pacs import PacsError, pacs_source, parse_query
 
     try:
-        filters = parse_query(query)
-        return pacs_source(pacs, filters, aet), None
+        return pacs_source(pacs, parse_query(query), aet)
     except PacsError as error:
         fail(str(error))
 
