@@ -54,6 +54,7 @@ def test_init_register_stats_show(runner: CliRunner, db_url: str) -> None:
     }
     code, out = invoke(runner, "stats", "--db", db_url)
     assert code == 0 and "NB_TISSUE" in out
+    assert "…" not in out and "clinical" in out and "instances" in out  # fits 80 columns
     code, out = invoke(
         runner,
         "show",

@@ -155,10 +155,15 @@ def _print_stats(data: dict[str, Any]) -> None:
     empty = [name for name in data["entities"] if name not in filled]
     if empty:
         console.print(f"[dim]Empty: {', '.join(empty)}.[/]")
-    collections = Table(title="Collections")
+    collections = Table(
+        title="Collections",
+        caption="studies, series, instances: DICOM imaging",
+        show_edge=False,
+        pad_edge=False,  # fits 80 columns
+    )
     collections.add_column("collection", no_wrap=True)
-    for name in ("kind", "donors", "samples", "imaging studies", "series", "instances"):
-        collections.add_column(name, justify="left" if name == "kind" else "right")
+    for name in ("kind", "donors", "samples", "studies", "series", "instances"):
+        collections.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
     for c in data["collections"]:
         collections.add_row(
             plain(c["id"].split(":collection:")[-1]),
