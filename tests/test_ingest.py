@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 from imaging_biobank.cli import app
 from imaging_biobank.db.engine import make_engine
 from imaging_biobank.deid.pseudonym import Pseudonymiser
+from imaging_biobank.dicom.sources.folder import expand_paths
 from imaging_biobank.ingest import worker
 from imaging_biobank.ingest.pipeline import IngestOptions, ingest
-from imaging_biobank.ingest.sources.folder import expand_paths
 from imaging_biobank.ingest.writer import IngestSummary
 from imaging_biobank.model.base import Base
 from tests.conftest import (

@@ -11,9 +11,9 @@ from sqlalchemy import Engine, text
 from imaging_biobank.db.engine import make_engine
 from imaging_biobank.db.migrate import upgrade
 from imaging_biobank.deid.pseudonym import Pseudonymiser
+from imaging_biobank.dicom.sources.folder import expand_paths
+from imaging_biobank.dicom.sources.pacs import PacsError, pacs_source, parse_query
 from imaging_biobank.ingest.pipeline import IngestOptions, ingest
-from imaging_biobank.ingest.sources.folder import expand_paths
-from imaging_biobank.ingest.sources.pacs import PacsError, pacs_source, parse_query
 from imaging_biobank.register import register
 from tests.conftest import EXAMPLE, NB_IMAGING, STS_001, canonical
 from tests.servers import OrthancServer

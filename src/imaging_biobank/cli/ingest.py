@@ -220,7 +220,7 @@ def _run(
         fail(str(error))
     total = None
     if paths:
-        from imaging_biobank.ingest.sources.folder import count_items
+        from imaging_biobank.dicom.sources.folder import count_items
 
         total = count_items(paths)
     out = _Report(report)
@@ -257,11 +257,11 @@ def _run(
 def _source(paths: list[Path] | None, pacs: str | None, query: list[str], aet: str) -> Any:
     """The items to ingest."""
     if paths:
-        from imaging_biobank.ingest.sources.folder import expand_paths
+        from imaging_biobank.dicom.sources.folder import expand_paths
 
         return expand_paths(paths)
     assert pacs is not None
-    from imaging_biobank.ingest.sources.pacs import PacsError, pacs_source, parse_query
+    from imaging_biobank.dicom.sources.pacs import PacsError, pacs_source, parse_query
 
     try:
         return pacs_source(pacs, parse_query(query), aet)

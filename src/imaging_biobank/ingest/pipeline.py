@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from imaging_biobank.db.lookup import CollectionLookupError, find_collection
 from imaging_biobank.deid.pseudonym import Pseudonymiser
+from imaging_biobank.dicom.sources import Parsed, Rejected, Skipped, SourceItem
 from imaging_biobank.ingest.parallel import IngestOptions, Parsing
-from imaging_biobank.ingest.sources import Parsed, Rejected, Skipped, SourceItem
 from imaging_biobank.ingest.writer import IngestSummary, Report, Writer
 
 __all__ = ["IngestError", "IngestOptions", "Parsing", "image_collection_id", "ingest"]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from imaging_biobank.deid.pseudonym import Pseudonymiser
 from imaging_biobank.dicom.read import Parser, read_bytes, read_path
 from imaging_biobank.dicom.record import HeaderError, InstanceRecord, NotAnInstanceError
-from imaging_biobank.ingest.sources import FileItem, Parsed, Rejected, Skipped, WorkItem
-from imaging_biobank.ingest.sources.zipfile import read_member
+from imaging_biobank.dicom.sources import FileItem, Parsed, Rejected, Skipped, WorkItem
+from imaging_biobank.dicom.sources.zipfile import read_member
 
 Result = Parsed | Rejected | Skipped
 

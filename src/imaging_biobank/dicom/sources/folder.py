@@ -7,9 +7,9 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from imaging_biobank.ingest.sources import FileItem, Rejected, Skipped, SourceItem
-from imaging_biobank.ingest.sources.dicomdir import expand_dicomdir, is_dicomdir
-from imaging_biobank.ingest.sources.zipfile import expand_zip
+from imaging_biobank.dicom.sources import FileItem, Rejected, Skipped, SourceItem
+from imaging_biobank.dicom.sources.dicomdir import expand_dicomdir, is_dicomdir
+from imaging_biobank.dicom.sources.zipfile import expand_zip
 
 DICOMDIR_NOTE = "DICOMDIR (a media index, not an instance); its files are read themselves"
 

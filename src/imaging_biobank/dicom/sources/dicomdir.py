@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from imaging_biobank.ingest.sources import FileItem, Rejected, SourceItem
+from imaging_biobank.dicom.sources import FileItem, Rejected, SourceItem
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 

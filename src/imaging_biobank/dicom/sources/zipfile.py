@@ -6,7 +6,7 @@ import zipfile
 from collections.abc import Iterator
 from functools import lru_cache
 
-from imaging_biobank.ingest.sources import Rejected, Skipped, SourceItem, ZipMember
+from imaging_biobank.dicom.sources import Rejected, Skipped, SourceItem, ZipMember
 
 IGNORED = ("__MACOSX/",)
 

@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urlparse
 
 from imaging_biobank.dicom.read import lenient_pydicom, read_dataset
 from imaging_biobank.dicom.record import HeaderError
-from imaging_biobank.ingest.sources import Parsed, Rejected, SourceItem
+from imaging_biobank.dicom.sources import Parsed, Rejected, SourceItem
 
 QIDO_PAGE = 500
 # Study Root Query/Retrieve Information Model FIND and GET (PS3.4 C.6.2)
