@@ -56,5 +56,13 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """An object held back by policy (possible burned-in text): where and why."""
+
+    location: str
+    reason: str
+
+
 WorkItem = FileItem | ZipMember
-SourceItem = FileItem | ZipMember | Parsed | Rejected | Skipped
+SourceItem = FileItem | ZipMember | Parsed | Rejected | Skipped | Quarantined

@@ -12,6 +12,8 @@ from imaging_biobank.dicom.sources.dicomdir import expand_dicomdir, is_dicomdir
 from imaging_biobank.dicom.sources.zipfile import expand_zip
 
 DICOMDIR_NOTE = "DICOMDIR (a media index, not an instance); its files are read themselves"
+# .DS_Store, .git, our own .imaging-biobank records and half-written .deid-*.tmp files
+HIDDEN_NOTE = "hidden (the name starts with a dot): not walked into"
 
 
 def _file(path: str, walked: bool) -> Iterator[SourceItem]:
@@ -51,10 +53,14 @@ def expand_paths(paths: Iterable[str | Path]) -> Iterator[SourceItem]:
 def _walk(root: str) -> Iterator[SourceItem]:
     errors: list[OSError] = []
     for folder, dirs, files in os.walk(root, onerror=errors.append):
-        dirs.sort()
+        for name in sorted(d for d in dirs if d.startswith(".")):
+            yield Skipped(os.path.join(folder, name), HIDDEN_NOTE)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = os.path.join(folder, name)
-            if os.path.isfile(path):
+            if name.startswith("."):
+                yield Skipped(path, HIDDEN_NOTE)
+            elif os.path.isfile(path):
                 yield from _file(path, walked=True)
         while errors:
             error = errors.pop(0)
