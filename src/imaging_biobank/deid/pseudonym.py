@@ -79,6 +79,33 @@ class Pseudonymiser:
         message = b"donor\x00" + normalise_identifier(source_identifier).encode("utf-8")
         return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:32]
 
+    def _digest(self, purpose: bytes, value: str) -> bytes:
+        return hmac.new(
+            self.key, purpose + b"\x00" + value.encode("utf-8"), hashlib.sha256
+        ).digest()
+
+    def uid(self, original: str, root: str = "2.25") -> str:
+        """The replacement of a UID: valid (PS3.5 9.1), at most 64 characters, the same for
+        the same UID and key wherever it occurs, so references stay consistent. Under
+        2.25 the 128-bit keyed hash is the UUID-derived number; under another root as many
+        of its digits as fit."""
+        number = int.from_bytes(self._digest(b"uid", original.strip(" \x00")), "big")
+        if root == "2.25":
+            return f"2.25.{number >> 128}"
+        room = 64 - len(root) - 1
+        return f"{root}.{str(number)[:room]}"  # str(int): no leading zero
+
+    def date_shift_days(self, source_identifier: str) -> int:
+        """How many days a donor's dates move back (1 to 3,650), the same in every file of
+        the donor (Retain Longitudinal Temporal Information with Modified Dates)."""
+        digest = self._digest(b"date-shift", normalise_identifier(source_identifier))
+        return 1 + int.from_bytes(digest[:8], "big") % 3650
+
+    def token(self, purpose: str, value: str, length: int = 16) -> str:
+        """A keyed stand-in for a short identifier (an AE title, an ID), upper-case hex."""
+        digest = self._digest(purpose.encode("utf-8"), normalise_identifier(value))
+        return digest.hex().upper()[:length]
+
     @property
     def fingerprint(self) -> str:
         """Identifies the key in audit records without revealing it."""
