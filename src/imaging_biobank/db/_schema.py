@@ -260,6 +260,22 @@ Table('deep_features', metadata,
     Column('feature_index', Integer()),
 )
 
+Table('deidentification_run', metadata,
+    Column('id', Integer(), primary_key=True),
+    Column('command', String(64), nullable=False),
+    Column('started_at', DateTime(timezone=True), nullable=False),
+    Column('finished_at', DateTime(timezone=True), nullable=False),
+    Column('os_user', String(128), nullable=False),
+    Column('options', JSONType, nullable=False),
+    Column('uid_root', String(64), nullable=False),
+    Column('accept_burned_in', Boolean(), nullable=False),
+    Column('key_fingerprint', String(32), nullable=False),
+    Column('profile_edition', String(255), nullable=False),
+    Column('tool_version', String(32), nullable=False),
+    Column('counts', JSONType, nullable=False),
+    Column('collection_id', Integer(), ForeignKey('collection.id', ondelete='SET NULL')),
+)
+
 Table('disease', metadata,
     Column('uri', String(255)),
     Column('parent_id', Integer(), ForeignKey('disease.id')),

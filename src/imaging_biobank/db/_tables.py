@@ -12,6 +12,7 @@ ENTITY_TABLES: tuple[str, ...] = (
     "collection",
     "contact_information",
     "deep_features",
+    "deidentification_run",
     "dynamic_signal_features",
     "event",
     "image_analysis",

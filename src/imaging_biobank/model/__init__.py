@@ -19,6 +19,7 @@ from imaging_biobank.model.analysis import (
     SemiAutomatedSegmentation,
     TexturalFeatures,
 )
+from imaging_biobank.model.audit import DeidentificationRun
 from imaging_biobank.model.base import Base
 from imaging_biobank.model.collections import (
     COLLECTION_KINDS,
@@ -80,6 +81,7 @@ __all__ = [
     "DataCategory",
     "DatasetType",
     "DeepFeatures",
+    "DeidentificationRun",
     "Disease",
     "DynamicSignalFeatures",
     "Event",
