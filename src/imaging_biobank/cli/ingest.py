@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
-import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,83 +22,51 @@ from imaging_biobank.cli.common import (
     err_console,
     fail,
     open_database,
-    plain,
 )
+from imaging_biobank.cli.deid import AcceptBurnedInOption, OptionOption, UidRootOption, deid_options
+from imaging_biobank.cli.runs import KeyFileOption, RateColumn, Report, load_pseudonymiser
 
 if TYPE_CHECKING:  # imported where used: start-up time
+    from imaging_biobank.deid.options import DeidOptions
     from imaging_biobank.deid.pseudonym import Pseudonymiser
     from imaging_biobank.ingest.parallel import IngestOptions, Parsing
-
-KeyFileOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--key-file",
-        help="The pseudonymisation key (default: $IMAGING_BIOBANK_KEY_FILE).",
-        show_default=False,
-    ),
-]
-
-
-def load_pseudonymiser(key_file: Path | None) -> Pseudonymiser:
-    """The keyed pseudonymiser, or a usage error saying how to make a key."""
-    from imaging_biobank.config import Settings
-    from imaging_biobank.deid.pseudonym import KeyFileError, Pseudonymiser
-
-    path = key_file if key_file is not None else Settings.from_env().key_file
-    try:
-        return Pseudonymiser.from_file(path)
-    except KeyFileError as error:
-        fail(str(error))
 
 
 @app.command()
 def keygen(
     path: Annotated[Path, typer.Argument(help="Where to write the new key.", show_default=False)],
+    reid: Annotated[
+        bool,
+        typer.Option(
+            "--reid", help="A key for a re-identification table (deid --reid-key) instead."
+        ),
+    ] = False,
 ) -> None:
     """Make a pseudonymisation key: the secret that turns patient ids into donor pseudonyms.
 
     Keep it outside the database and back it up: without it, new data cannot be linked to
-    the donors already stored. It is never overwritten.
+    the donors already stored. It is never overwritten. With --reid, the separate key of a
+    re-identification table (keep it apart from the table and from the pseudonymisation key).
 
     Example: [bold]imaging-biobank keygen ~/.imaging-biobank/key[/]
     """
     from imaging_biobank.deid.pseudonym import KeyFileError, Pseudonymiser, generate_key_file
 
+    if reid:
+        from imaging_biobank.deid.reid import generate_reid_key
+
+        try:
+            generate_reid_key(path)
+        except KeyFileError as error:
+            fail(str(error))
+        console.print(f"Wrote a new re-identification key to {path}; readable by you only.")
+        return
     try:
         generate_key_file(path)
     except KeyFileError as error:
         fail(str(error))
     fingerprint = Pseudonymiser.from_file(path).fingerprint
     console.print(f"Wrote a new key to {path} (fingerprint {fingerprint}); readable by you only.")
-
-
-class _Report:
-    """The JSON-lines report (one line per file not ingested as new or unchanged)."""
-
-    def __init__(self, path: Path | None):
-        self.file: IO[str] | None = path.open("w", encoding="utf-8") if path else None
-        self.rejected: list[tuple[str, str]] = []
-
-    def __call__(self, status: str, location: str, reason: str) -> None:
-        if status == "rejected":
-            self.rejected.append((location, reason))
-        if self.file is not None:
-            line = {"path": location, "status": status, "reason": reason}
-            self.file.write(json.dumps(line, ensure_ascii=False) + "\n")
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-
-
-class _RateColumn(TextColumn):
-    def __init__(self) -> None:
-        super().__init__("")
-        self.start = time.perf_counter()
-
-    def render(self, task: Any) -> Any:
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
-        return plain(f"{task.completed / elapsed:,.0f} files/s")
 
 
 @app.command()
@@ -162,6 +130,17 @@ def ingest(
     retain_device_identity: Annotated[
         bool, typer.Option(help="Keep device serial numbers and station names.")
     ] = False,
+    deidentify: Annotated[
+        bool,
+        typer.Option(
+            "--deidentify",
+            help="Ingest the de-identified view only (as `deid` writes it: PS3.15 profile,"
+            " new UIDs, shifted or removed dates); no identifying value reaches the database.",
+        ),
+    ] = False,
+    option: OptionOption = None,
+    uid_root: UidRootOption = "2.25",
+    accept_burned_in: AcceptBurnedInOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Ingest DICOM headers (never pixel data) into an image collection.
@@ -184,12 +163,21 @@ def ingest(
         fail(f"--parser must be one of {', '.join(PARSERS)}")
     if workers < 0 or batch_size < 1:
         fail("--workers must be >= 0 and --batch-size >= 1")
+    deid = None
+    if deidentify:
+        if retain_device_identity:
+            fail("with --deidentify, keep device identity with --option device-identity")
+        deid = deid_options(option, uid_root, accept_burned_in)
+        retain_device_identity = "device-identity" in deid
+    elif option or accept_burned_in or uid_root != "2.25":
+        fail("--option, --uid-root and --accept-burned-in go with --deidentify")
     pseudonymiser = load_pseudonymiser(key_file)
     options = IngestOptions(
         workers=workers,
         parser=parser,
         batch_size=batch_size,
         retain_device_identity=retain_device_identity,
+        deid=deid,
     )
     parsing = Parsing(_source(paths, pacs, query or [], aet), options, pseudonymiser.key)
     try:
@@ -213,6 +201,7 @@ def _run(
     from imaging_biobank.ingest.pipeline import IngestError, image_collection_id
     from imaging_biobank.ingest.pipeline import ingest as run
 
+    started = dt.datetime.now(dt.UTC)
     engine = open_database(db)
     try:
         image_collection_id(engine, collection)
@@ -223,12 +212,12 @@ def _run(
         from imaging_biobank.dicom.sources.folder import count_items
 
         total = count_items(paths)
-    out = _Report(report)
+    out = Report(report)
     columns = (
         TextColumn("ingest"),
         BarColumn(),
         MofNCompleteColumn(),
-        _RateColumn(),
+        RateColumn(),
         TimeElapsedColumn(),
     )
     try:
@@ -246,12 +235,34 @@ def _run(
         raise typer.Exit(130) from None
     finally:
         out.close()
+    if options.deid is not None:
+        _record_audit(engine, collection, started, options.deid, pseudonymiser, summary)
     if as_json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
         _print_summary(summary, out, report)
-    if summary.rejected:
+    if summary.rejected or summary.quarantined:
         raise typer.Exit(EXIT_REJECTED)
+
+
+def _record_audit(
+    engine: Any,
+    collection: str,
+    started: dt.datetime,
+    deid: DeidOptions,
+    pseudonymiser: Pseudonymiser,
+    summary: Any,
+) -> None:
+    """The run's audit record, in the database it de-identified into."""
+    from imaging_biobank import __version__
+    from imaging_biobank.deid.audit import AuditRecord
+    from imaging_biobank.ingest.pipeline import record_deidentification
+
+    counts = {k: v for k, v in summary.as_dict().items() if k != "body_part"}
+    audit = AuditRecord.of(
+        "ingest --deidentify", started, deid, pseudonymiser.fingerprint, __version__, counts
+    )
+    record_deidentification(engine, collection, audit)
 
 
 def _source(paths: list[Path] | None, pacs: str | None, query: list[str], aet: str) -> Any:
@@ -269,7 +280,7 @@ def _source(paths: list[Path] | None, pacs: str | None, query: list[str], aet: s
         fail(str(error))
 
 
-def _print_summary(summary: Any, out: _Report, report: Path | None) -> None:
+def _print_summary(summary: Any, out: Report, report: Path | None) -> None:
     table = Table("", "count", title="Ingest summary", show_header=False)
     rows = [
         ("items read", summary.items),
@@ -279,6 +290,7 @@ def _print_summary(summary: Any, out: _Report, report: Path | None) -> None:
         ("duplicates (skipped)", summary.duplicates),
         ("skipped (not instances)", summary.skipped),
         ("rejected", summary.rejected),
+        ("quarantined (burned-in text?)", summary.quarantined),
         ("conflicts", summary.conflicts),
         ("new studies", summary.new_studies),
         ("new series", summary.new_series),
@@ -293,10 +305,4 @@ def _print_summary(summary: Any, out: _Report, report: Path | None) -> None:
     console.print(table)
     if summary.new == 0 and summary.updated == 0:
         console.print("Nothing new: the database already holds these instances.")
-    if out.rejected:
-        err_console.print(
-            f"[bold red]{len(out.rejected)} rejected[/] (first ones below"
-            f"{'; all in ' + str(report) if report else '; --report FILE lists all'}):"
-        )
-        for location, reason in out.rejected[:10]:
-            err_console.print(plain(f"  {location}: {reason}"), highlight=False)
+    out.print_listed()

@@ -31,6 +31,7 @@ TAGS: dict[str, int] = {
     "DataCollectionDiameter": 0x00180090,
     "DecayCorrection": 0x00541102,
     "DecayFactor": 0x00541321,
+    "DeidentificationMethod": 0x00120063,
     "DeviceSerialNumber": 0x00181000,
     "DiffusionBValue": 0x00189087,
     "DoseCalibrationFactor": 0x00541322,

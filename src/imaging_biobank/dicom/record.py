@@ -195,6 +195,9 @@ class InstanceRecord:
     location: str = ""
     file_size: int | None = None
     transfer_syntax_uid: str | None = None
+    # the fingerprint of the key our de-identifier recorded (De-identification Method
+    # "key ..."): with the same key, PatientID is already the donor pseudonym
+    pseudonymised_with: str | None = None
     digest: str | None = None  # content_hash(), once computed (by the worker)
 
     def content(self) -> dict[str, Any]:
@@ -219,7 +222,7 @@ class InstanceRecord:
 CONTENT_FIELDS = tuple(
     f.name
     for f in fields(InstanceRecord)
-    if f.name not in ("location", "file_size", "transfer_syntax_uid")
+    if f.name not in ("location", "file_size", "transfer_syntax_uid", "pseudonymised_with")
 )
 
 
@@ -418,6 +421,14 @@ def _acquisition(record: InstanceRecord, view: HeaderView, frames: _Frames) -> N
     )
 
 
+def _key_mark(values: list[str] | None) -> str | None:
+    """The key fingerprint our de-identifier writes into De-identification Method."""
+    for value in values or ():
+        if value.startswith("key ") and len(value) == 20:
+            return value[4:]
+    return None
+
+
 def build_record(
     view: HeaderView,
     *,
@@ -472,6 +483,7 @@ def build_record(
         location=location,
         file_size=file_size,
         transfer_syntax_uid=transfer_syntax_uid,
+        pseudonymised_with=_key_mark(view.texts(t("DeidentificationMethod"))),
     )
     _ranged(record, view, frames)
     _acquisition(record, view, frames)
@@ -489,6 +501,7 @@ TOP_LEVEL_KEYWORDS = (
     "InstanceNumber",
     "NumberOfFrames",
     "PatientID",
+    "DeidentificationMethod",
     "PatientSex",
     "PatientAge",
     "PatientWeight",

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from imaging_biobank.deid.options import DeidOptions
 from imaging_biobank.deid.pseudonym import Pseudonymiser
 from imaging_biobank.dicom.read import Parser
 from imaging_biobank.dicom.sources import FileItem, Parsed, SourceItem, WorkItem, ZipMember
@@ -28,6 +29,7 @@ class IngestOptions:
     batch_size: int = 2000
     chunk_size: int = 64
     retain_device_identity: bool = False
+    deid: DeidOptions | None = None  # ingest the de-identified view (--deidentify)
 
 
 def _needs_worker(item: SourceItem) -> bool:
@@ -47,7 +49,7 @@ class Parsing:
             direct=self._direct,
             workers=options.workers,
             initializer=init_worker,
-            initargs=(options.parser, key),
+            initargs=(options.parser, key, options.deid),
         )
 
     def prime(self, chunks: int = PRIMED_CHUNKS) -> Parsing:

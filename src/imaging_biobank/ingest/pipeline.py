@@ -6,13 +6,16 @@ back, in batches, one transaction per batch.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from imaging_biobank.db.lookup import CollectionLookupError, find_collection
+from imaging_biobank.deid.audit import AuditRecord
 from imaging_biobank.deid.pseudonym import Pseudonymiser
-from imaging_biobank.dicom.sources import Parsed, Rejected, Skipped, SourceItem
+from imaging_biobank.dicom.sources import Parsed, Quarantined, Rejected, Skipped, SourceItem
 from imaging_biobank.ingest.parallel import IngestOptions, Parsing
 from imaging_biobank.ingest.writer import IngestSummary, Report, Writer
 
@@ -73,6 +76,9 @@ def ingest(
                 elif isinstance(result, Skipped):
                     summary.skipped += 1
                     report("skipped", result.location, result.reason)
+                elif isinstance(result, Quarantined):
+                    summary.quarantined += 1
+                    report("quarantined", result.location, result.reason)
             if progress:
                 progress(summary.items, None)
         writer.finish()
@@ -81,3 +87,15 @@ def ingest(
     if progress:
         progress(summary.items, summary.items)
     return summary
+
+
+def record_deidentification(engine: Engine, collection: str, audit: AuditRecord) -> None:
+    """Store the audit record of an ``ingest --deidentify`` run (``deidentification_run``)."""
+    from imaging_biobank.model.audit import DeidentificationRun
+
+    fields = audit.as_dict()
+    for name in ("started_at", "finished_at"):
+        fields[name] = dt.datetime.fromisoformat(fields[name])
+    row = DeidentificationRun(**fields, collection_id=image_collection_id(engine, collection))
+    with Session(engine) as session, session.begin():
+        session.add(row)

@@ -1,49 +1,101 @@
 """What a worker process does: read headers into records, pseudonymise the donor.
 
 The donor's source identifier is replaced by its keyed pseudonym here, inside the worker,
-so no patient identifier travels to the writer or the database.
+so no patient identifier travels to the writer or the database. With ``--deidentify`` the
+worker first de-identifies the object (PS3.15, header only) and reads the record from
+that: nothing the profile removes reaches the writer, not even the file's path.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from imaging_biobank.deid.options import DeidOptions
 from imaging_biobank.deid.pseudonym import Pseudonymiser
+from imaging_biobank.deid.rewrite import Deidentifier
 from imaging_biobank.dicom.read import Parser, read_bytes, read_path
 from imaging_biobank.dicom.record import HeaderError, InstanceRecord, NotAnInstanceError
-from imaging_biobank.dicom.sources import FileItem, Parsed, Rejected, Skipped, WorkItem
+from imaging_biobank.dicom.sources import (
+    FileItem,
+    Parsed,
+    Quarantined,
+    Rejected,
+    Skipped,
+    WorkItem,
+)
 from imaging_biobank.dicom.sources.zipfile import read_member
 
-Result = Parsed | Rejected | Skipped
+Result = Parsed | Rejected | Skipped | Quarantined
+_PSEUDONYM = re.compile(r"[0-9a-f]{32}")  # what Pseudonymiser.donor gives
 
 
 @dataclass
 class WorkerState:
     parser: Parser
     pseudonymiser: Pseudonymiser
+    deidentifier: Deidentifier | None = None
 
 
 _state: WorkerState | None = None
 
 
-def init_worker(parser: Parser, key: bytes) -> None:
-    """Process initialiser: the parser to use and the pseudonymisation key."""
+def init_worker(parser: Parser, key: bytes, deid: DeidOptions | None = None) -> None:
+    """Process initialiser: the parser, the pseudonymisation key and, to ingest the
+    de-identified view, the de-identification options."""
     global _state
-    _state = WorkerState(parser, Pseudonymiser(key))
+    pseudonymiser = Pseudonymiser(key)
+    deidentifier = None
+    if deid is not None:
+        from imaging_biobank import __version__
+
+        deidentifier = Deidentifier(pseudonymiser, deid, __version__)
+    _state = WorkerState(parser, pseudonymiser, deidentifier)
 
 
 def pseudonymise(record: InstanceRecord, pseudonymiser: Pseudonymiser) -> InstanceRecord:
     """Replace the donor's source identifier by its pseudonym (a study without PatientID
-    is a donor of its own)."""
+    is a donor of its own). An object our de-identifier wrote under the same key carries
+    the pseudonym already."""
+    if (
+        record.pseudonymised_with == pseudonymiser.fingerprint
+        and not record.donor_from_study
+        and _PSEUDONYM.fullmatch(record.donor or "")  # the mark alone proves nothing
+    ):
+        return record
     source = f"study:{record.donor}" if record.donor_from_study else record.donor
     record.donor = pseudonymiser.donor(source)
     return record
 
 
-def parse_item(item: WorkItem, parser: Parser, pseudonymiser: Pseudonymiser) -> Result:
+def _bytes(item: WorkItem) -> bytes:
+    if isinstance(item, FileItem):
+        with open(item.path, "rb") as f:
+            return f.read()
+    return read_member(item)
+
+
+def _deidentified(item: WorkItem, parser: Parser, deidentifier: Deidentifier) -> Result:
+    data = _bytes(item)
+    outcome = deidentifier.file(data, header_only=True)
+    if outcome.quarantined:
+        return Quarantined(item.location, outcome.quarantined)
+    assert outcome.data is not None
+    record = read_bytes(outcome.data, outcome.clean_path, parser)
+    record.donor = outcome.donor
+    record.file_size = len(data)
+    return Parsed(record)
+
+
+def parse_item(item: WorkItem, parser: Parser, state: WorkerState) -> Result:
     """One item to a record, or the reason it cannot be one."""
     try:
+        if state.deidentifier is not None:
+            result = _deidentified(item, parser, state.deidentifier)
+            if isinstance(result, Parsed):
+                result.record.content_hash()
+            return result
         if isinstance(item, FileItem):
             record = read_path(item.path, parser)
         else:
@@ -53,10 +105,10 @@ def parse_item(item: WorkItem, parser: Parser, pseudonymiser: Pseudonymiser) -> 
     except HeaderError as error:
         return Rejected(item.location, str(error))
     except OSError as error:
-        return Rejected(item.location, f"cannot read: {error}")
+        return Rejected(item.location, f"cannot read: {error.strerror or error}")
     except Exception as error:  # a parser bug must not stop the run: report the file
         return Rejected(item.location, f"cannot parse: {type(error).__name__}: {error}")
-    record = pseudonymise(record, pseudonymiser)
+    record = pseudonymise(record, state.pseudonymiser)
     record.content_hash()  # computed here, in parallel, not in the writer
     return Parsed(record)
 
@@ -65,4 +117,4 @@ def parse_chunk(items: Sequence[WorkItem], parser: Parser | None = None) -> list
     """A chunk of items, in order (``parser`` overrides the worker's, e.g. after a crash)."""
     assert _state is not None, "init_worker was not called"
     chosen = parser or _state.parser
-    return [parse_item(item, chosen, _state.pseudonymiser) for item in items]
+    return [parse_item(item, chosen, _state) for item in items]

@@ -66,6 +66,7 @@ class IngestSummary:
     duplicates: int = 0
     rejected: int = 0
     skipped: int = 0
+    quarantined: int = 0  # --deidentify: possible burned-in text, held back
     conflicts: int = 0
     new_studies: int = 0
     new_series: int = 0
