@@ -34,8 +34,12 @@ demo: install
 	$(BIN)/imaging-biobank ingest $$($(BIN)/python scripts/demo_data.py) --db $(DEMO_URL) \
 		--key-file $(DEMO_KEY) -c $(BIOBANK):collection:REFERENCE_IMAGING \
 		--report demo/ingest-reference.jsonl; test $$? -le 1
+	$(BIN)/imaging-biobank deid $(STS)/CT $(STS)/MR_T1 $(STS)/PET demo/deid --key-file $(DEMO_KEY) \
+		-o modified-dates,patient-characteristics
+	$(BIN)/imaging-biobank deid verify demo/deid --against $(STS)
 	$(BIN)/imaging-biobank stats --db $(DEMO_URL)
-	@echo "Demo database: $(DEMO_DB) (reports of files not ingested: demo/*.jsonl). Try:"
+	@echo "Demo database: $(DEMO_DB) (reports of files not ingested: demo/*.jsonl);"
+	@echo "de-identified copies of STS_001: demo/deid. Try:"
 	@echo "  $(BIN)/imaging-biobank show collection $(BIOBANK):collection:NB_IMAGING --db $(DEMO_URL)"
 
 ## system-deps: the servers the tests start (PostgreSQL), from Debian packages
@@ -48,8 +52,10 @@ test: install system-deps
 
 ## bench: the benchmarks, each against a named baseline in the same run
 bench: install system-deps
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/ingest.py --files 5000 --decay 100000
+	$(BIN)/python benchmarks/deid.py --files 2000
 
 ## lint: ruff and mypy on the package
 lint: install

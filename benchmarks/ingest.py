@@ -161,8 +161,8 @@ def decay(work: Path, n: int, key: Path, seed: int, block: int = 2000) -> None:
 
     from imaging_biobank.db.engine import make_engine
     from imaging_biobank.deid.pseudonym import Pseudonymiser
-    from imaging_biobank.ingest.pipeline import IngestOptions, ingest
     from imaging_biobank.dicom.sources.folder import expand_paths
+    from imaging_biobank.ingest.pipeline import IngestOptions, ingest
 
     corpus = work / "decay"
     print(f"decay: writing {n:,} files ...", file=sys.stderr)
