@@ -580,6 +580,22 @@ def test_ingest_deidentify_stores_nothing_identifying(
     assert code == 0 and "Nothing new" in output
 
 
+def _ingested_donor(database: Path, source: str, key: Path, *extra: str) -> str:
+    """The one donor pseudonym a new database holds after ingesting ``source``."""
+    url = f"sqlite:///{database}"
+    assert invoke("init", "--db", url)[0] == 0
+    assert invoke("register", str(EXAMPLE), "--db", url)[0] == 0
+    code, output = invoke(
+        "ingest", source, "-c", "NB_IMAGING", "--db", url, "--key-file", str(key), *extra
+    )
+    assert code == 0, output
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        donor: str = conn.execute(text("select pseudonym from sample_donor")).scalar_one()
+    engine.dispose()
+    return donor
+
+
 def test_ingest_deidentify_links_images_to_the_same_donor_as_deid(
     module_key: Path, tmp_path: Path
 ) -> None:
@@ -588,19 +604,10 @@ def test_ingest_deidentify_links_images_to_the_same_donor_as_deid(
     ct = pydicom.data.get_testdata_file("CT_small.dcm")
     out = tmp_path / "out"
     _deid(Path(ct), out, module_key)
-    donors = []
-    for n, (source, extra) in enumerate(((ct, ("--deidentify",)), (str(out), ()), (ct, ()))):
-        url = f"sqlite:///{tmp_path / f'db{n}.sqlite'}"
-        invoke("init", "--db", url)
-        invoke("register", str(EXAMPLE), "--db", url)
-        code, output = invoke(
-            "ingest", source, "-c", "NB_IMAGING", "--db", url, "--key-file", str(module_key), *extra
-        )
-        assert code == 0, output
-        engine = make_engine(url)
-        with engine.connect() as conn:
-            donors.append(conn.execute(text("select pseudonym from sample_donor")).scalar_one())
-        engine.dispose()
+    donors = [
+        _ingested_donor(tmp_path / f"db{n}.sqlite", source, module_key, *extra)
+        for n, (source, extra) in enumerate(((ct, ("--deidentify",)), (str(out), ()), (ct, ())))
+    ]
     expected = Pseudonymiser.from_file(module_key).donor(pydicom.dcmread(ct).PatientID)
     assert donors == [expected] * 3
 
@@ -671,22 +678,5 @@ def test_a_forged_key_mark_does_not_pass_a_patient_id_through(
     ds.DeidentificationMethod = ["imaging-biobank 0.1.0", f"key {fingerprint}"]
     ds.PatientID = "NB-0042"
     ds.save_as(tmp_path / "forged.dcm")
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    invoke("init", "--db", url)
-    invoke("register", str(EXAMPLE), "--db", url)
-    code, output = invoke(
-        "ingest",
-        str(tmp_path / "forged.dcm"),
-        "-c",
-        "NB_IMAGING",
-        "--db",
-        url,
-        "--key-file",
-        str(module_key),
-    )
-    assert code == 0, output
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        donor = conn.execute(text("select pseudonym from sample_donor")).scalar_one()
-    engine.dispose()
+    donor = _ingested_donor(tmp_path / "db.sqlite", str(tmp_path / "forged.dcm"), module_key)
     assert donor == Pseudonymiser.from_file(module_key).donor("NB-0042")

@@ -27,17 +27,23 @@ class KeyFileError(ValueError):
     """No usable key: the message says what is wrong and how to make one."""
 
 
-def generate_key_file(path: Path) -> Path:
-    """Write a new random key (hex) to ``path``, readable by its owner only; never overwrites."""
+def write_new_key(path: Path, key: bytes) -> Path:
+    """Write ``key`` and a newline to a new file ``path``, readable by its owner only; a key
+    is never overwritten (``KeyFileError``)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise KeyFileError(f"{path} exists already; a key is never overwritten") from None
     except OSError as error:
         raise KeyFileError(f"cannot create {path}: {error.strerror}") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(KEY_BYTES) + "\n")
+    with os.fdopen(fd, "wb") as f:
+        f.write(key + b"\n")
     return path
+
+
+def generate_key_file(path: Path) -> Path:
+    """Write a new random key (hex) to ``path``, readable by its owner only; never overwrites."""
+    return write_new_key(path, secrets.token_hex(KEY_BYTES).encode("ascii"))
 
 
 def load_key(path: Path | str | None) -> bytes:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from imaging_biobank.deid.pseudonym import KeyFileError
+from imaging_biobank.deid.pseudonym import write_new_key
 
 
 class ReidError(ValueError):
@@ -27,15 +27,7 @@ def generate_reid_key(path: Path) -> Path:
     """Write a new Fernet key to ``path``, readable by its owner only; never overwrites."""
     from cryptography.fernet import Fernet
 
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyFileError(f"{path} exists already; a key is never overwritten") from None
-    except OSError as error:
-        raise KeyFileError(f"cannot create {path}: {error.strerror}") from None
-    with os.fdopen(fd, "wb") as f:
-        f.write(Fernet.generate_key() + b"\n")
-    return path
+    return write_new_key(path, Fernet.generate_key())
 
 
 def load_reid_key(path: Path) -> bytes:

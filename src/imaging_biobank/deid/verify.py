@@ -27,16 +27,16 @@ sequence, private elements included):
    "70") that the same attribute held somewhere in the input;
 7. free text: every LT, ST and UT value of 4+ characters.
 
-Options recorded in an output file (De-identification Method Code Sequence (0012,0064),
-CID 7050) allow what the standard allows, per file: an attribute whose table row has K (keep)
-or C (keep, cleaned) under a recorded option is not checked by rules 2, 6 and 7; Retain UIDs
+Options recorded in an output file (De-identification Method Code Sequence (0012,0064), CID
+7050) allow what the standard allows, per file: an attribute whose table row has K (keep) or
+C (keep, cleaned) under a recorded option is not checked by rules 2, 6 and 7; Retain UIDs
 lifts rule 3, Retain Longitudinal Temporal Information Full Dates lifts rule 4 (Modified
 Dates does not: modified dates must differ, but times (TM) may stay, as a shift by whole
 days leaves them as they were; a date kept by another option's K, such as Date of Last
-Calibration under Retain Device Identity, is allowed); Clean Descriptors lifts rule 7 for descriptors
-and Clean Structured Content / Clean Graphics for TextValue and UnformattedTextValue. With
-Retain Safe Private, binary private values are not checked, and a private text value may
-stay in the element it came from, but nowhere else.
+Calibration under Retain Device Identity, is allowed); Clean Descriptors lifts rule 7 for
+descriptors and Clean Structured Content / Clean Graphics for TextValue and
+UnformattedTextValue. With Retain Safe Private, binary private values are not checked, and a
+private text value may stay in the element it came from, but nowhere else.
 
 Not identifying, never searched: values shorter than the rule's minimum; values with fewer
 than two distinct letters or digits; values of only digits, spaces and punctuation shorter
@@ -44,12 +44,13 @@ than 6 characters (rule 6 still compares them); the placeholders in ``STOP_VALUE
 Values are compared case-insensitively after stripping spaces and NULs.
 
 Where the output is searched: every element at every nesting level (file meta, sequences,
-private elements, elements after the pixel data; not the pixel data) as text; binary values as latin-1 text; numbers in binary VRs (US, FL...)
-only by rule 6. Values of 6+ characters, UIDs, dates and IDs (PatientID, keywords ending in
-ID or Number) are found as substrings, UIDs and digit-only values not inside a longer number,
-shorter values (name components of 3-5 characters...) only as a whole word. The raw bytes of
-each output file before its pixel data (the preamble, element headers, anything pydicom did
-not parse) are searched for every value of 6+ characters, latin-1 or UTF-8 encoded.
+private elements, elements after the pixel data; not the pixel data) as text; binary values
+as latin-1 text; numbers in binary VRs (US, FL...) only by rule 6. Values of 6+ characters,
+UIDs, dates and IDs (PatientID, keywords ending in ID or Number) are found as substrings,
+UIDs and digit-only values not inside a longer number, shorter values (name components of
+3-5 characters...) only as a whole word. The raw bytes of each output file before its pixel
+data (the preamble, element headers, anything pydicom did not parse) are searched for every
+value of 6+ characters, latin-1 or UTF-8 encoded.
 
 A name component in a public text attribute is not a leak when, in some input file, the same
 attribute uses that word while the file's own person names do not hold it ("new" in "Seizure,
