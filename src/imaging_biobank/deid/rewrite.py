@@ -22,6 +22,7 @@ are quarantined, unless a data manager accepts them.
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -631,6 +632,8 @@ def _codec(
     def decode(raw: bytes, vr: str) -> str:
         # backslash separates values of the multi-valued text VRs (PS3.5 6.1.3)
         delimiters = {0x5C} if vr in ("LO", "SH", "PN", "UC") else set()
-        return decode_bytes(raw, encodings, delimiters).strip(" \0")
+        with warnings.catch_warnings():  # bytes invalid in the declared character set
+            warnings.simplefilter("ignore")  # decode with replacement characters: fine here
+            return decode_bytes(raw, encodings, delimiters).strip(" \0")
 
     return decode, lambda text: encode_string(text, encodings)
