@@ -13,6 +13,9 @@ once, and the workers run while the caller imports and opens what it needs.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -45,6 +48,20 @@ def chunks(
             yield item
     if chunk:
         yield chunk
+
+
+def _start_worker(parent: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
+    """A worker that ends when its parent does. If the parent is killed (``kill -9``, the
+    out-of-memory killer) while a worker sends a result into a full pipe, the worker would
+    wait forever: it holds the pipe's reading end too (fork), so the write never fails."""
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    initializer(*initargs)
+
+
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 class OrderedPool(Generic[W, R]):
@@ -100,8 +117,8 @@ class OrderedPool(Generic[W, R]):
         return ProcessPoolExecutor(
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("fork"),
-            initializer=self._initializer,
-            initargs=self._initargs,
+            initializer=_start_worker,
+            initargs=(os.getpid(), self._initializer, self._initargs),
         )
 
     def _fill(self, window: int) -> None:
