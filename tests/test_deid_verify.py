@@ -326,6 +326,23 @@ def test_a_value_written_after_the_pixel_data_is_caught(tmp_path: Path) -> None:
     assert ("(7FE1,1001) private", "person name") in found(report)
 
 
+def test_pixel_data_is_not_searched(tmp_path: Path) -> None:
+    """Pixel bytes are not text: a name's bytes among them are no leak (and a 512x512
+    file is not read as header). Bytes after the pixel data still are (test above)."""
+    against = inputs(tmp_path, STS_CT)
+    out = deidentify(STS_CT, {})
+    name = str(pydicom.dcmread(STS_CT).PatientName).encode()
+    pixels = bytearray(out.PixelData)  # native 512x512: more than pydicom reads at once
+    pixels[1000 : 1002 + len(name) + 2] = b"\x00 " + name + b" \x00"
+    out.PixelData = bytes(pixels)
+    output = write(out, tmp_path / "out" / "a.dcm")
+    assert name in output.read_bytes()
+
+    report = verify(tmp_path / "out", against)
+
+    assert report.ok, [str(leak) for leak in report.leaks]
+
+
 # --- 3. options recorded in (0012,0064) ---------------------------------------------------
 
 DATES_AND_TIMES = [

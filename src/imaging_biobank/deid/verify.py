@@ -342,7 +342,7 @@ def _leaves(
     for tag in list(ds.keys()):
         if top is None and tag in _PIXEL_TAGS:
             continue  # pixels, not text: never loaded (read deferred)
-        raw = ds.get_item(tag)
+        raw = ds.get_item(tag, keep_deferred=True)
         elem = _element(ds, tag, raw)
         odd = bool((tag >> 16) & 1)
         private = in_private or odd
@@ -428,7 +428,7 @@ def _read(path: Path) -> _Read:
             except Exception as error:
                 return _Read(None, f"pydicom cannot read it: {error}" if looks else None, 0)
             pixel_start = fp.tell()
-            pixels = ds.get_item(_PIXEL_DATA) if _PIXEL_DATA in ds else None
+            pixels = ds.get_item(_PIXEL_DATA, keep_deferred=True) if _PIXEL_DATA in ds else None
             if isinstance(pixels, RawDataElement) and pixels.value_tell is not None:
                 pixel_start = pixels.value_tell - 12  # its header, as long as it can be
     except OSError as error:
