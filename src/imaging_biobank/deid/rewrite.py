@@ -627,6 +627,11 @@ def _codec(
         return (lambda raw, _vr: raw.decode("ascii", "replace").strip(" \0")), (
             lambda text: text.encode("ascii", "replace")
         )
+    if len(encodings) == 1:  # one character set (the usual case): Python's codec is
+        codec = encodings[0]  # what pydicom would use, without its per-value overhead
+        return (lambda raw, _vr: raw.decode(codec, "replace").strip(" \0")), (
+            lambda text: text.encode(codec, "replace")
+        )
     from pydicom.charset import decode_bytes, encode_string
 
     def decode(raw: bytes, vr: str) -> str:
