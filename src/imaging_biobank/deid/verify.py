@@ -844,11 +844,8 @@ def verify(output: Path, against: Path) -> VerifyReport:
     inputs = _Inputs()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's warnings on odd values: we read anyway
-        for path in _dicom_files(against):
-            read = _read(path)
-            if read.ds is None:
-                _note(path, read, unreadable, skipped)
-                continue
+        for path, read in _readable(against, unreadable, skipped):
+            assert read.ds is not None
             try:
                 inputs.read(path, read.ds)
             except Exception as error:
@@ -857,12 +854,19 @@ def verify(output: Path, against: Path) -> VerifyReport:
     return VerifyReport(inputs.files, outputs, inputs.values_checked(), leaks, unreadable, skipped)
 
 
-def _note(path: Path, read: _Read, unreadable: list[tuple[str, str]], skipped: list[str]) -> None:
-    """File a file that gives no dataset: unreadable if it looks like DICOM, else skipped."""
-    if read.problem is not None:
-        unreadable.append((str(path), read.problem))
-    else:
-        skipped.append(str(path))
+def _readable(
+    root: Path, unreadable: list[tuple[str, str]], skipped: list[str]
+) -> Iterator[tuple[Path, _Read]]:
+    """The files under ``root`` that give a dataset; the others are filed as unreadable if
+    they look like DICOM, else as skipped."""
+    for path in _dicom_files(root):
+        read = _read(path)
+        if read.ds is not None:
+            yield path, read
+        elif read.problem is not None:
+            unreadable.append((str(path), read.problem))
+        else:
+            skipped.append(str(path))
 
 
 def _check_outputs(
@@ -872,11 +876,8 @@ def _check_outputs(
     matchers: dict[frozenset[str], _Matcher] = {}
     leaks: list[Leak] = []
     count = 0
-    for path in _dicom_files(output):
-        read = _read(path)
-        if read.ds is None:
-            _note(path, read, unreadable, skipped)
-            continue
+    for path, read in _readable(output, unreadable, skipped):
+        assert read.ds is not None
         try:
             options = _recorded_options(read.ds)
             if options not in matchers:
