@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydicom
 import pytest
 from sqlalchemy import Engine, text
 
 from imaging_biobank.db.engine import make_engine
 from imaging_biobank.db.migrate import upgrade
+from imaging_biobank.deid.options import DeidOptions
 from imaging_biobank.deid.pseudonym import Pseudonymiser
 from imaging_biobank.dicom.sources.folder import expand_paths
 from imaging_biobank.dicom.sources.pacs import PacsError, pacs_source, parse_query
@@ -74,6 +76,36 @@ def test_dicomweb_and_dimse_give_the_rows_of_the_files(
     with web.connect() as conn:
         location = conn.execute(text("SELECT min(location) FROM imaging_instance")).scalar()
     assert location.startswith(f"{loaded.dicomweb_url}/studies/")
+
+
+def test_deidentify_from_a_pacs_gives_the_rows_of_the_files_deidentified(
+    loaded: OrthancServer, tmp_path: Path, key_file: Path
+) -> None:
+    """``ingest --pacs ... --deidentify``: the records are read from the de-identified
+    headers, as from files; no source UID, name or date reaches the database."""
+    options = IngestOptions(workers=0, deid=DeidOptions(frozenset({"modified-dates"})))
+    pseudonymiser = Pseudonymiser.from_file(key_file)
+
+    def ingest_deidentified(engine: Engine, items: object) -> None:
+        ingest(engine, NB_IMAGING, items, pseudonymiser, options, lambda *_: None)  # type: ignore[arg-type]
+
+    disk = fresh_database(tmp_path / "disk.db")
+    ingest_deidentified(disk, expand_paths(dicom_files()))
+    web = fresh_database(tmp_path / "web.db")
+    ingest_deidentified(web, pacs_source(loaded.dicomweb_url, {}, "IMAGINGBIOBANK", True))
+    dimse = fresh_database(tmp_path / "dimse.db")
+    url = f"dicom://{loaded.aet}@127.0.0.1:{loaded.dicom_port}"
+    ingest_deidentified(dimse, pacs_source(url, {}, loaded.scu_aet, True))
+    expected = canonical(disk, drop=WHERE)
+    assert len(expected["imaging_instance"]) == 180
+    assert canonical(web, drop=WHERE) == expected
+    assert canonical(dimse, drop=WHERE) == expected
+    source = pydicom.dcmread(dicom_files()[0], stop_before_pixels=True)
+    secrets = (source.StudyInstanceUID, str(source.PatientName), source.StudyDate)
+    for engine in (web, dimse):
+        dump = "\n".join(engine.raw_connection().driver_connection.iterdump())  # type: ignore[union-attr]
+        assert [s for s in secrets if s in dump] == []
+        assert loaded.dicomweb_url not in dump  # locations are the clean paths
 
 
 def test_queries_select_what_is_ingested(

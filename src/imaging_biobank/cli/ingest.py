@@ -179,7 +179,8 @@ def ingest(
         retain_device_identity=retain_device_identity,
         deid=deid,
     )
-    parsing = Parsing(_source(paths, pacs, query or [], aet), options, pseudonymiser.key)
+    source = _source(paths, pacs, query or [], aet, headers=deid is not None)
+    parsing = Parsing(source, options, pseudonymiser.key)
     try:
         if paths:  # the workers read headers while the database code loads (not a PACS:
             parsing.prime()  # that would query it before the collection is checked)
@@ -265,7 +266,9 @@ def _record_audit(
     record_deidentification(engine, collection, audit)
 
 
-def _source(paths: list[Path] | None, pacs: str | None, query: list[str], aet: str) -> Any:
+def _source(
+    paths: list[Path] | None, pacs: str | None, query: list[str], aet: str, headers: bool
+) -> Any:
     """The items to ingest."""
     if paths:
         from imaging_biobank.dicom.sources.folder import expand_paths
@@ -275,7 +278,7 @@ def _source(paths: list[Path] | None, pacs: str | None, query: list[str], aet: s
     from imaging_biobank.dicom.sources.pacs import PacsError, pacs_source, parse_query
 
     try:
-        return pacs_source(pacs, parse_query(query), aet)
+        return pacs_source(pacs, parse_query(query), aet, headers)
     except PacsError as error:
         fail(str(error))
 

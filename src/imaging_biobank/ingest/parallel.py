@@ -15,8 +15,22 @@ from dataclasses import dataclass
 from imaging_biobank.deid.options import DeidOptions
 from imaging_biobank.deid.pseudonym import Pseudonymiser
 from imaging_biobank.dicom.read import Parser
-from imaging_biobank.dicom.sources import FileItem, Parsed, SourceItem, WorkItem, ZipMember
-from imaging_biobank.ingest.worker import Result, init_worker, parse_chunk, pseudonymise
+from imaging_biobank.dicom.record import HeaderError
+from imaging_biobank.dicom.sources import (
+    FileItem,
+    Parsed,
+    Rejected,
+    SourceItem,
+    WorkItem,
+    ZipMember,
+)
+from imaging_biobank.ingest.worker import (
+    Result,
+    deidentified_record,
+    init_worker,
+    parse_chunk,
+    pseudonymise,
+)
 from imaging_biobank.parallel import PRIMED_CHUNKS, OrderedPool, chunks
 
 
@@ -42,6 +56,13 @@ class Parsing:
     def __init__(self, items: Iterable[SourceItem], options: IngestOptions, key: bytes):
         self.key = key
         self._pseudonymiser = Pseudonymiser(key)
+        self._parser = options.parser
+        self._deidentifier = None
+        if options.deid is not None:  # for PACS records (files are done in the workers)
+            from imaging_biobank import __version__
+            from imaging_biobank.deid.rewrite import Deidentifier
+
+            self._deidentifier = Deidentifier(self._pseudonymiser, options.deid, __version__)
         self._pool: OrderedPool[WorkItem, Result] = OrderedPool(
             chunks(items, options.chunk_size, _needs_worker),
             work=parse_chunk,
@@ -63,7 +84,16 @@ class Parsing:
         self._pool.close()
 
     def _direct(self, item: Result) -> Result:
-        """An item that needs no worker; a PACS record's donor is pseudonymised here."""
-        if isinstance(item, Parsed):
+        """An item that needs no worker; a PACS record's donor is pseudonymised here, or
+        the record is read again from its de-identified header (``--deidentify``)."""
+        if not isinstance(item, Parsed):
+            return item
+        if self._deidentifier is None:
             return Parsed(pseudonymise(item.record, self._pseudonymiser))
-        return item
+        location = item.record.location
+        if item.header is None:
+            return Rejected(location, "cannot de-identify: the source gave no header")
+        try:
+            return deidentified_record(item.header, self._parser, self._deidentifier, location)
+        except HeaderError as error:
+            return Rejected(location, str(error))

@@ -76,15 +76,19 @@ def _bytes(item: WorkItem) -> bytes:
     return read_member(item)
 
 
-def _deidentified(item: WorkItem, parser: Parser, deidentifier: Deidentifier) -> Result:
-    data = _bytes(item)
+def deidentified_record(
+    data: bytes, parser: Parser, deidentifier: Deidentifier, location: str
+) -> Result:
+    """The record of an object's de-identified view (its location: the clean path, no
+    source name); quarantined where the pixels may show text."""
     outcome = deidentifier.file(data, header_only=True)
     if outcome.quarantined:
-        return Quarantined(item.location, outcome.quarantined)
+        return Quarantined(location, outcome.quarantined)
     assert outcome.data is not None
     record = read_bytes(outcome.data, outcome.clean_path, parser)
     record.donor = outcome.donor
     record.file_size = len(data)
+    record.content_hash()
     return Parsed(record)
 
 
@@ -92,10 +96,7 @@ def parse_item(item: WorkItem, parser: Parser, state: WorkerState) -> Result:
     """One item to a record, or the reason it cannot be one."""
     try:
         if state.deidentifier is not None:
-            result = _deidentified(item, parser, state.deidentifier)
-            if isinstance(result, Parsed):
-                result.record.content_hash()
-            return result
+            return deidentified_record(_bytes(item), parser, state.deidentifier, item.location)
         if isinstance(item, FileItem):
             record = read_path(item.path, parser)
         else:

@@ -35,9 +35,12 @@ class ZipMember:
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """A record already read (PACS sources), or returned by a worker."""
+    """A record already read (PACS sources), or returned by a worker. A PACS source asked
+    for them adds ``header``: the object's header as a data set without file meta, Explicit
+    VR Little Endian, pixel data reduced to a two-byte marker (to de-identify it)."""
 
     record: InstanceRecord
+    header: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ from imaging_biobank.dicom.read import lenient_pydicom, read_dataset
 from imaging_biobank.dicom.record import HeaderError
 from imaging_biobank.dicom.sources import Parsed, Rejected, SourceItem
 
+PIXEL_DATA = 0x7FE00010
+
 QIDO_PAGE = 500
 # Study Root Query/Retrieve Information Model FIND and GET (PS3.4 C.6.2)
 FIND, GET = "1.2.840.10008.5.1.4.1.2.2.1", "1.2.840.10008.5.1.4.1.2.2.3"
@@ -53,13 +55,15 @@ def parse_query(items: Sequence[str]) -> dict[str, str]:
     return filters
 
 
-def pacs_source(url: str, filters: dict[str, str], aet: str) -> Iterator[SourceItem]:
-    """The records a PACS holds for ``filters``."""
+def pacs_source(
+    url: str, filters: dict[str, str], aet: str, headers: bool = False
+) -> Iterator[SourceItem]:
+    """The records a PACS holds for ``filters`` (``headers``: with their header bytes)."""
     scheme = urlparse(url).scheme
     if scheme in ("http", "https"):
-        return dicomweb_source(url, filters)
+        return dicomweb_source(url, filters, headers)
     if scheme == "dicom":
-        return dimse_source(url, filters, aet)
+        return dimse_source(url, filters, aet, headers)
     raise PacsError(f"--pacs {url!r}: use http(s)://host/dicom-web or dicom://AET@host:port")
 
 
@@ -102,7 +106,33 @@ def _qido_series(url: str, filters: dict[str, str]) -> Iterator[tuple[str, str]]
         offset += QIDO_PAGE
 
 
-def dicomweb_source(url: str, filters: dict[str, str]) -> Iterator[SourceItem]:
+def header_bytes(dataset: Any) -> bytes:
+    """The header of a data set in memory as bytes (no file meta, Explicit VR Little
+    Endian); pixel data, if any, as a two-byte marker: what a de-identifier needs to know."""
+    from io import BytesIO
+
+    from pydicom import Dataset, dcmwrite
+
+    header = Dataset()
+    for tag in list(dataset.keys()):
+        if tag < PIXEL_DATA:
+            header[tag] = dataset.get_item(tag)  # raw where not yet converted: as received
+    if PIXEL_DATA in dataset:
+        header.add_new(PIXEL_DATA, "OB", b"\0\0")
+    out = BytesIO()
+    with lenient_pydicom():
+        dcmwrite(out, header, implicit_vr=False, little_endian=True)
+    return out.getvalue()
+
+
+def _parsed(dataset: Any, location: str, headers: bool) -> Parsed:
+    record = read_dataset(dataset, location)
+    return Parsed(record, header_bytes(dataset) if headers else None)
+
+
+def dicomweb_source(
+    url: str, filters: dict[str, str], headers: bool = False
+) -> Iterator[SourceItem]:
     """Records from WADO-RS series metadata (headers only: no pixel data is moved)."""
     from dicomweb_client.api import DICOMwebClient
     from pydicom import Dataset
@@ -122,7 +152,7 @@ def dicomweb_source(url: str, filters: dict[str, str]) -> Iterator[SourceItem]:
             try:
                 with lenient_pydicom():  # from_json checks values as it converts them
                     dataset = Dataset.from_json(item, bulk_data_uri_handler=lambda *_: b"")
-                yield Parsed(read_dataset(dataset, location))
+                yield _parsed(dataset, location, headers)
             except (HeaderError, ValueError, KeyError, TypeError) as error:
                 yield Rejected(location, str(error))
 
@@ -137,7 +167,9 @@ def _dimse_address(url: str) -> tuple[str, str, int]:
     return parsed.username, parsed.hostname, parsed.port
 
 
-def dimse_source(url: str, filters: dict[str, str], aet: str) -> Iterator[SourceItem]:
+def dimse_source(
+    url: str, filters: dict[str, str], aet: str, headers: bool = False
+) -> Iterator[SourceItem]:
     """Records from C-GET retrievals of the series C-FIND matches."""
     from pydicom import Dataset
     from pynetdicom import AE, StoragePresentationContexts, build_role, evt
@@ -154,7 +186,7 @@ def dimse_source(url: str, filters: dict[str, str], aet: str) -> Iterator[Source
             f"{dataset.get('SOPInstanceUID', '?')}"
         )
         try:
-            received.append(Parsed(read_dataset(dataset, location)))
+            received.append(_parsed(dataset, location, headers))
         except (HeaderError, ValueError) as error:
             received.append(Rejected(location, str(error)))
         return 0x0000
