@@ -680,3 +680,43 @@ def test_a_forged_key_mark_does_not_pass_a_patient_id_through(
     ds.save_as(tmp_path / "forged.dcm")
     donor = _ingested_donor(tmp_path / "db.sqlite", str(tmp_path / "forged.dcm"), module_key)
     assert donor == Pseudonymiser.from_file(module_key).donor("NB-0042")
+
+
+def test_two_files_of_one_instance_give_one_output_the_first(
+    module_key: Path, tmp_path: Path
+) -> None:
+    """Copies of one SOP instance (a re-export) have one clean output name: the first in
+    walk order is written, whatever the workers' timing, and the later one is skipped."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, number in (("a.dcm", 1), ("b.dcm", 2)):
+        ds = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+        ds.SeriesNumber = number
+        ds.save_as(src / name)
+    report = tmp_path / "report.jsonl"
+    code, output = _deid(src, tmp_path / "out", module_key, "--report", str(report))
+    assert code == 0, output
+    written = list(_outputs(tmp_path / "out"))
+    assert len(written) == 1
+    assert pydicom.dcmread(written[0]).SeriesNumber == 1
+    (line,) = [json.loads(x) for x in report.read_text().splitlines()]
+    assert line["status"] == "skipped" and "duplicate" in line["reason"]
+    assert Path(line["path"]).name == "b.dcm"
+
+
+def test_names_are_cleaned_from_text_in_iso_2022_character_sets(
+    module_key: Path, tmp_path: Path
+) -> None:
+    """A Japanese name (ISO 2022 IR 87, escape sequences in the bytes) is found in a kept
+    description as the text it is, not as its bytes read as Latin-1."""
+    ds = pydicom.dcmread(Path(pydicom.__file__).parent / "data" / "charset_files" / "chrH31.dcm")
+    ds.StudyDescription = "やまだ たろう 頭部"
+    ds.BurnedInAnnotation = "NO"  # an OT image: looked at, no text in the pixels
+    ds.save_as(tmp_path / "jp.dcm")
+    code, output = _deid(
+        tmp_path / "jp.dcm", tmp_path / "out", module_key, "-o", "clean-descriptors"
+    )
+    assert code == 0, output
+    out = pydicom.dcmread(next(_outputs(tmp_path / "out")))
+    assert "たろう" not in out.StudyDescription and "やまだ" not in out.StudyDescription
+    assert "頭部" in out.StudyDescription
