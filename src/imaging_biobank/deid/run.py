@@ -199,8 +199,7 @@ def _first_wins(
     earlier = seen.setdefault(result.output, result)
     if earlier is result:
         return result
-    if _worker is None:
-        init_worker(*initargs)
+    init_worker(*initargs)  # this run's settings here (not an earlier run's, in-process)
     deidentify_item(earlier.item)  # the first one's bytes again, whoever wrote last
     if layout == "clean":
         return Skipped(
