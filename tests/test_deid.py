@@ -79,7 +79,8 @@ def _plant(ds: Dataset, i: int) -> None:
     """Identifying values in names, ids, dates, free text, nested items, private tags,
     the Original Attributes Sequence and an overlay."""
     ds.PatientName = f"Quixblatter^Zanthe{i}"
-    if ds.get("Modality") in ("OT", "SC", "US", "XC", "ES"):
+    sop_class = pydicom.uid.UID(str(ds.get("SOPClassUID", ""))).name
+    if ds.get("Modality") in ("OT", "SC", "US", "XC", "ES") or "Secondary" in sop_class:
         ds.BurnedInAnnotation = "NO"  # looked at by a data manager: no text in the pixels
     ds.PatientID = f"QXID{i:03d}"
     ds.PatientBirthDate = "19470312"

@@ -74,13 +74,14 @@ def safe_attribute_tags() -> frozenset[int]:
 
 
 @cache
-def safe_private() -> frozenset[tuple[str, int, int]]:
-    """(private creator, group, element byte) kept under Retain Safe Private."""
+def safe_private() -> dict[tuple[str, int, int], str]:
+    """(private creator, group, element byte) kept under Retain Safe Private -> its VR
+    (a value that is not of that VR is not kept)."""
     text = _data("safe_private.csv").decode("utf-8")
-    return frozenset(
-        (r["creator"], int(r["group"], 16), int(r["element"], 16))
+    return {
+        (r["creator"], int(r["group"], 16), int(r["element"], 16)): r["vr"]
         for r in csv.DictReader(io.StringIO(text))
-    )
+    }
 
 
 def iod_of(sop_class_uid: str | None) -> str | None:

@@ -22,6 +22,7 @@ are quarantined, unless a data manager accepts them.
 
 from __future__ import annotations
 
+import re
 import warnings
 import zlib
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from imaging_biobank.deid.stream import (
     Element,
     Syntax,
     dictionary_vr,
+    dictionary_vrs,
     element_bytes,
     item_end,
     item_start,
@@ -72,6 +74,12 @@ from imaging_biobank.dicom.record import HeaderError
 
 # modalities whose images often carry burned-in text (PS3.15 E.1.1 note; the issue's list)
 BURN_PRONE = frozenset({"US", "SC", "OT", "XC", "ES"})
+BURNED_IN = 0x00280301
+# Pixel Data, Float Pixel Data, Double Float Pixel Data
+PIXEL_TAGS = (PIXEL_DATA, 0x7FE00008, 0x7FE00009)
+# SOP classes whose images often carry text, by their names in pydicom's UID dictionary
+# (an SC object of modality CT, an ultrasound of modality IVUS)
+_BURN_PRONE_NAMES = ("Ultrasound", "Secondary Capture", "Endoscopic", "Photographic", "Video")
 PATIENT_NAME = 0x00100010
 PATIENT_ID = 0x00100020
 IDENTITY_REMOVED = 0x00120062
@@ -99,7 +107,38 @@ _IDENTITY_WORDS = (
     "Region",
     "Issuer",
     "Date",
+    "Locator",
+    "Record",
 )
+
+
+_NUMBER_TEXT = re.compile(rb"[0-9+\-.eE \\\x00]*")
+_CODE_TEXT = re.compile(rb"[A-Z0-9_ \\\x00]*")
+_BINARY_SIZES = {"FL": 4, "FD": 8, "US": 2, "SS": 2, "UL": 4, "SL": 4}
+
+
+_TEXTUAL = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST"})
+
+
+def _compatible(vr: str, element: Element) -> bool:
+    """Can a value the file declares as ``element.vr`` be taken as ``vr`` (text as other
+    text: an LO written for a CS)? A sequence or a UID written as bytes cannot."""
+    if vr in ("SQ", "UI") or element.vr == "SQ":
+        return False
+    return vr in _TEXTUAL and element.vr in _TEXTUAL | {"UC", "UT"}
+
+
+def _private_value_is(vr: str, element: Element, raw: bytes) -> bool:
+    """Does an allow-listed private element hold a value of its listed VR (numbers, a code),
+    whatever VR the file declares? Text, names or a sequence there are not kept."""
+    if element.vr not in (vr, "UN"):
+        return False
+    if vr in ("IS", "DS"):
+        return _NUMBER_TEXT.fullmatch(raw) is not None
+    if vr == "CS":
+        return len(raw) <= 64 and _CODE_TEXT.fullmatch(raw) is not None
+    size = _BINARY_SIZES.get(vr)
+    return size is not None and len(raw) % size == 0
 
 
 # safe attributes holding phrases (not codes or short names): cleaned of identifiers
@@ -117,6 +156,14 @@ def _keyword(tag: int) -> str:
 def _is_identity(tag: int) -> bool:
     keyword = _keyword(tag)
     return any(word in keyword for word in _IDENTITY_WORDS) and "Description" not in keyword
+
+
+@cache
+def _burn_prone_class(sop_class: str) -> bool:
+    from pydicom._uid_dict import UID_dictionary
+
+    name = UID_dictionary.get(sop_class, ("",))[0]
+    return any(word in name for word in _BURN_PRONE_NAMES)
 
 
 @cache
@@ -179,7 +226,7 @@ class Deidentifier:
         self.pseudonymiser = pseudonymiser
         self.options = options
         self.profile = Profile.build(options)
-        self.safe_private = safe_private() if self.profile.private == "C" else frozenset()
+        self.safe_private = safe_private() if self.profile.private == "C" else {}
         self.safe_text = safe_attribute_tags()
         edition = manifest()["ps3.15-e1-1.json"].edition.split(",")[0]
         names = ",".join(sorted(options.options)) or "none"
@@ -247,16 +294,23 @@ class Deidentifier:
             sop_instance_uid=self._uid(instance),
             identity=identity,
         )
-        burned_in = value(0x00280301).upper()
-        has_pixels = PIXEL_DATA in top
+        # every Burned In Annotation of the data set (a duplicate must not hide a YES)
+        answers = {
+            _text(buf[e.value_start : e.value_end]).upper()
+            for e in elements
+            if e.tag == BURNED_IN
+        }
+        burned_in = "NO" if answers == {"NO"} else "YES" if "YES" in answers else ""
+        has_pixels = any(tag in top for tag in PIXEL_TAGS)
         modality = value(0x00080060).upper()
         if has_pixels and not self.options.accept_burned_in:
             if burned_in == "YES":
                 outcome.quarantined = "Burned In Annotation is YES: the pixels may show text"
                 return outcome
-            if not burned_in and modality in BURN_PRONE:
+            if not burned_in and (modality in BURN_PRONE or _burn_prone_class(sop_class)):
+                kind = modality or "an"
                 outcome.quarantined = (
-                    f"{modality} image without Burned In Annotation: the pixels may show text"
+                    f"{kind} image without Burned In Annotation: the pixels may show text"
                 )
                 return outcome
         charset = top.get(0x00080005)
@@ -373,28 +427,31 @@ class Deidentifier:
             if group & 1:
                 self._private(element, state, syntax, out, creators, emitted_creators)
                 continue
-            if 0x5000 <= group <= 0x501E:  # curves
-                if self.profile.curves == "C":
-                    out.append(buf[element.start : element.end])
-                continue
-            if 0x6000 <= group <= 0x601E:  # overlays
-                if self.profile.overlays == "C":
-                    if element.vr in FREE_TEXT_VRS:
+            curve, overlay = 0x5000 <= group <= 0x501E, 0x6000 <= group <= 0x601E
+            if curve or overlay:  # kept with Clean Graphics, their text cleaned
+                if (self.profile.curves if curve else self.profile.overlays) == "C":
+                    if element.vr in FREE_TEXT_VRS or element.vr == "PN":
                         self._defer(element, state, syntax, out)
-                    else:
+                    elif element.vr != "SQ":
                         out.append(buf[element.start : element.end])
                 continue
             if tag >= PIXEL_DATA and header_only and path == ():
                 break
-            vr = element.vr if element.vr != "UN" else dictionary_vr(tag)
+            allowed = dictionary_vrs(tag)
+            mismatch = bool(allowed) and element.vr not in allowed and element.vr != "UN"
+            # the dictionary's VR where the file's is UN or not one it allows
+            vr = dictionary_vr(tag) if element.vr == "UN" or mismatch else element.vr
             action = self.profile.action(tag, state.iod, path)
             if action is None:
                 action = self._default(tag, vr, cleaning)
-            elif vr in ("PN", "LO", "SH", "DA", "DT", "AE") and action in "XZDU":
-                if vr == "PN":
-                    state.names.append(bytes(buf[element.value_start : element.value_end]))
-                elif _is_identity(tag):
-                    state.others.append(bytes(buf[element.value_start : element.value_end]))
+            if mismatch and action != "X" and not _compatible(vr, element):
+                action = "X"  # a value not of its attribute's VR: nothing says what it holds
+            if action == "X" and vr == "SQ" and element.vr in ("SQ", "UN"):
+                self._collect(element, state, syntax)  # names in what goes, to clean text
+            elif vr == "PN":
+                state.names.append(bytes(buf[element.value_start : element.value_end]))
+            elif vr in ("LO", "SH", "DA", "DT", "AE") and action in "XZDU" and _is_identity(tag):
+                state.others.append(bytes(buf[element.value_start : element.value_end]))
             self._apply(action, element, vr, state, syntax, path, out, cleaning)
         for _, data in pending:
             out.append(data)
@@ -402,7 +459,9 @@ class Deidentifier:
     def _default(self, tag: int, vr: str, cleaning: bool) -> str:
         """The action for a public attribute Table E.1-1 does not list."""
         options = self.options
-        if vr == "SQ" or vr == "CS" or vr == "UI":
+        if vr == "UI":  # replaced under the key (registered UIDs stay as they are)
+            return "U"
+        if vr == "SQ" or vr == "CS":
             return "K"
         if vr == "PN":
             return "X"
@@ -465,9 +524,7 @@ class Deidentifier:
                 out.append(element_bytes(tag, element.vr, self._uids(raw), syntax))
             elif vr == "SQ":  # X/Z/U* of a Type 1 reference sequence: kept, UIDs replaced
                 self._sequence(element, state, syntax, path, out, cleaning)
-            else:
-                out.append(buf[element.start : element.end])
-            return
+            return  # anything else under U is not a UID: it goes
         if action == "C":
             if vr in DATE_VRS:
                 if "full-dates" in self.options:
@@ -491,6 +548,21 @@ class Deidentifier:
             self._sequence(element, state, syntax, path, out, cleaning)
         else:
             out.append(buf[element.start : element.end])
+
+    def _collect(self, element: Element, state: _File, syntax: Syntax) -> None:
+        """The names and identity values inside a sequence that is removed (Other Patient
+        IDs, Original Attributes, Request Attributes...): words to clean from kept text."""
+        inner = IMPLICIT if element.vr == "UN" else syntax
+        for item_elements, _item_syntax in items(state.buf, element, syntax):
+            for child in item_elements:
+                vr = child.vr if child.vr != "UN" else dictionary_vr(child.tag)
+                raw = bytes(state.buf[child.value_start : child.value_end])
+                if vr == "SQ":
+                    self._collect(child, state, inner)
+                elif vr == "PN":
+                    state.names.append(raw)
+                elif vr in ("LO", "SH") and _is_identity(child.tag):
+                    state.others.append(raw)
 
     def _sequence(
         self,
@@ -523,21 +595,23 @@ class Deidentifier:
         brings its private creator along."""
         tag, buf = element.tag, state.buf
         group, number = tag >> 16, tag & 0xFFFF
+        raw = buf[element.value_start : element.value_end]
         if 0x0010 <= number <= 0x00FF:
-            creators[number] = _text(buf[element.value_start : element.value_end])
+            creators[group << 16 | number] = _text(raw)
             return
         if element.vr == "PN":  # a name in a private element: cleaned out of kept text too
-            state.names.append(bytes(buf[element.value_start : element.value_end]))
+            state.names.append(bytes(raw))
         if not self.safe_private or number < 0x1000:
             return
-        block = number >> 8
+        block = group << 16 | number >> 8
         creator = creators.get(block)
-        if creator is None or (creator, group, number & 0xFF) not in self.safe_private:
+        vr = self.safe_private.get((creator or "", group, number & 0xFF))
+        if creator is None or vr is None or not _private_value_is(vr, element, bytes(raw)):
             return
         if block not in emitted:
             emitted.add(block)
             value = pad_text(creator.encode("latin-1"))
-            out.append(element_bytes(group << 16 | block, "LO", value, syntax))
+            out.append(element_bytes(block, "LO", value, syntax))
         out.append(buf[element.start : element.end])
 
     def _uids(self, raw: bytes | memoryview) -> bytes:

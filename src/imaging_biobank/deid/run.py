@@ -153,6 +153,8 @@ def deidentify_item(item: WorkItem) -> Outcome:
         return Rejected(item.location, str(error))
     except OSError as error:
         return Rejected(item.location, f"cannot read: {error.strerror or error}")
+    except Exception as error:  # a value we cannot rewrite: this file is not written
+        return Rejected(item.location, f"cannot de-identify: {type(error).__name__}: {error}")
     if outcome.quarantined:
         return Quarantined(item.location, outcome.quarantined)
     assert outcome.data is not None

@@ -66,6 +66,19 @@ def syntax_of(transfer_syntax_uid: str) -> Syntax:
 
 
 @cache
+def dictionary_vrs(tag: int) -> frozenset[str]:
+    """Every VR the data dictionary allows a tag ("US or SS", "OB or OW"); none if unknown."""
+    from pydicom.datadict import dictionary_VR
+
+    if tag >> 16 & 1:
+        return frozenset()
+    try:
+        return frozenset(str(dictionary_VR(tag)).split(" or "))
+    except KeyError:
+        return frozenset()
+
+
+@cache
 def dictionary_vr(tag: int) -> str:
     """The VR the data dictionary gives a tag ("UN" if none; the first of "US or SS")."""
     from pydicom.datadict import dictionary_VR

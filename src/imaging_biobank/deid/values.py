@@ -66,7 +66,7 @@ def _shift_date(value: str, days: int) -> str | None:
         if len(value) == 4:
             day = dt.date(int(value), 7, 1) - dt.timedelta(days=days)
             return day.strftime("%Y")
-    except ValueError:
+    except (ValueError, OverflowError):  # not a date, or one before year 1 once shifted
         return None
     return None
 
@@ -100,7 +100,7 @@ def pad_text(value: bytes) -> bytes:
 
 # --- cleaning free text (C) -----------------------------------------------------------
 
-_SPLIT = re.compile(r"(\s+|[,;:()\[\]{}<>\"'|/\\^=])")
+_SPLIT = re.compile(r"(\s+|[,;:()\[\]{}<>\"'|/\\^=_.\-])")
 _DIGIT = re.compile(r"\d")
 
 
@@ -116,10 +116,11 @@ def identifying_tokens(names: list[str], others: list[str]) -> tuple[set[str], l
             value = value.strip(" \0").upper()
             if len(value) >= 3:
                 substrings.add(value)
-            for token in re.split(r"[\s\^=,.;:/\\()\-]+", value):
+            for token in re.split(r"[\s\^=,.;:/\\()\-_]+", value):
                 if len(token) >= shortest:
                     tokens.add(token)
-                if len(token) >= 4:
+                # 4+ characters; or 2+ in scripts written without spaces (山田 in 山田太郎の)
+                if len(token) >= 4 or (len(token) >= 2 and not token.isascii()):
                     substrings.add(token)
     return tokens, sorted(substrings, key=len, reverse=True)
 

@@ -97,3 +97,5 @@ class Parsing:
             return deidentified_record(item.header, self._parser, self._deidentifier, location)
         except HeaderError as error:
             return Rejected(location, str(error))
+        except Exception as error:  # a value we cannot rewrite: this object is not stored
+            return Rejected(location, f"cannot de-identify: {type(error).__name__}: {error}")
