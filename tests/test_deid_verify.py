@@ -399,6 +399,25 @@ def test_original_dates_leak_without_retain_full_dates(
     assert_masked(report.leaks, "20230101")
 
 
+def test_a_shifted_date_that_meets_another_files_date_is_no_leak(tmp_path: Path) -> None:
+    """With Modified Dates, one donor's shift may land on a date of another input: only the
+    dates of the input an output was made from (same pixel data) count there."""
+    modified = [OPTIONS.RetainLongitudinalTemporalInformationModifiedDatesOption]
+    against = inputs(tmp_path, CT_BRAIN, CT_SMALL)
+    other_date = pydicom.dcmread(CT_SMALL).StudyDate
+    shifted = deidentify(CT_BRAIN, {}, modified)
+    shifted.StudyDate = other_date  # CT_BRAIN's date moved back onto CT_small's
+    write(shifted, tmp_path / "out" / "a.dcm")
+
+    report = verify(tmp_path / "out", against)
+
+    assert report.ok, [str(leak) for leak in report.leaks]
+    unshifted = deidentify(CT_BRAIN, {}, modified)
+    unshifted.StudyDate = pydicom.dcmread(CT_BRAIN).StudyDate  # its own date: a leak
+    write(unshifted, tmp_path / "out" / "a.dcm")
+    assert ("(0008,0020)", "date") in found(verify(tmp_path / "out", against))
+
+
 def test_retain_uids_is_read_per_file(tmp_path: Path) -> None:
     against = inputs(tmp_path, STS_CT, STS_RS)
     retain = [OPTIONS.RetainUidsOption]

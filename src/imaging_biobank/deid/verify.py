@@ -52,6 +52,11 @@ UIDs and digit-only values not inside a longer number, shorter values (name comp
 data (the preamble, element headers, anything pydicom did not parse) are searched for every
 value of 6+ characters, latin-1 or UTF-8 encoded.
 
+With Modified Dates recorded, a date counts in an output only if the input it was made from
+held it, when that input is known: the input with the same pixel data (de-identification
+copies pixel data as they are). A date shifted by one donor's offset may otherwise meet
+another file's date. Outputs without pixel data are checked against every input's dates.
+
 A name component in a public text attribute is not a leak when, in some input file, the same
 attribute uses that word while the file's own person names do not hold it ("new" in "Seizure,
 new, acute" of one patient, when another patient's given name is New).
@@ -75,6 +80,7 @@ or lacks SOPInstanceUID is reported as unreadable. ``DICOMDIR`` files are skippe
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import warnings
@@ -493,6 +499,7 @@ class _Inputs:
         self.same_attr: dict[str, dict[str, _Record]] = {}  # rule 6, by keyword
         self.kept: dict[AttrKey, set[str]] = {}  # values attributes may keep
         self.common: dict[int, set[str]] = {}  # words used in an attribute, not as names
+        self.dates_by_pixels: dict[bytes, set[str]] = {}  # pixel data digest -> its dates
         self.files = 0
 
     def add(self, text: str, record: _Record, minimum: int) -> None:
@@ -511,6 +518,14 @@ class _Inputs:
         for leaf in leaves:
             self._leaf(f"{path} {leaf.path}", leaf)
         self._common_words(leaves)
+        digest = _pixel_digest(ds)
+        if digest is not None:
+            dates = self.dates_by_pixels.setdefault(digest, set())
+            dates.update(
+                _dates(
+                    t for leaf in leaves if leaf.vr in ("DA", "DT") for t in _strings(leaf.value)
+                )
+            )
 
     def _common_words(self, leaves: list[_Leaf]) -> None:
         """Words of public text attributes that are not a name of this file's own people:
@@ -712,6 +727,18 @@ def _recorded_options(ds: Dataset) -> frozenset[str]:
     return frozenset(columns)
 
 
+def _pixel_digest(ds: Dataset) -> bytes | None:
+    """A digest of the pixel data (de-identification copies it as it is): how an output
+    finds the input it was made from."""
+    if _PIXEL_DATA not in ds:
+        return None
+    try:
+        value = ds.PixelData
+    except Exception:  # unreadable pixel data: no source found, the rules apply as they are
+        return None
+    return hashlib.sha256(value).digest() if value else None
+
+
 class _Output:
     """Checks one output file against the input's values."""
 
@@ -721,6 +748,13 @@ class _Output:
         self.inputs, self.matcher = inputs, matcher
         self.leaks: list[Leak] = []
         self.seen: set[tuple[str, str]] = set()
+        # with modified dates, a shifted date may be another file's date: only the dates
+        # of the input this output was made from (same pixel data) count, when it is known
+        self.source_dates: set[str] | None = None
+        if _MODIFIED_DATES in matcher.options:
+            digest = _pixel_digest(self.ds)
+            if digest is not None:
+                self.source_dates = inputs.dates_by_pixels.get(digest)
 
     def report(self, where: str, key: str, record: _Record, found: str) -> None:
         if (where, key) not in self.seen:
@@ -766,10 +800,14 @@ class _Output:
             if row is None:
                 continue
             values = self.inputs.same_attr.get(_keyword(leaf.tag, row), {})
+            dated = leaf.vr in ("DA", "DT") and self.source_dates is not None
             for text in _strings(leaf.value):
                 record = values.get(_norm(text))
-                if record is not None and not record.voided_by & self.matcher.options:
-                    self.report(leaf.path, _norm(text), record, text)
+                if record is None or record.voided_by & self.matcher.options:
+                    continue
+                if dated and _norm(text)[:8] not in (self.source_dates or ()):
+                    continue  # another file's date (see source_dates)
+                self.report(leaf.path, _norm(text), record, text)
 
     def elements(self, leaves: list[_Leaf]) -> None:
         """Rules 1-5 and 7 in every element, all of a file's text searched at once."""
@@ -793,6 +831,9 @@ class _Output:
                 leaf = searched[index]
                 if record.rank == PERSON_NAME and key in self.inputs.common.get(leaf.tag, ()):
                     continue  # an ordinary word in this attribute, someone's name elsewhere
+                if record.rank == DATE and self.source_dates is not None:  # noqa: SIM102
+                    if key not in self.source_dates:  # another file's date, which this
+                        continue  # file's shift happened to reach
                 weak = record.rank > _STRONG
                 if weak or (record.rank == PERSON_NAME and self.untabled(leaf)):
                     if index not in guarded:
