@@ -211,3 +211,37 @@ def canonical(
                 rows.append(tuple(values))
             out[table] = sorted(rows, key=repr)
         return out
+
+
+def synthetic_corpus(folder: Path, files: int, seed: int) -> Path:
+    """``files`` new DICOM files cloned from real templates (benchmarks/corpus.py)."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, str(ROOT / "benchmarks" / "corpus.py"), str(files), str(folder)]
+    subprocess.run([*command, "--seed", str(seed)], check=True, capture_output=True)
+    return folder
+
+
+def child_processes(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def still_running(pids: list[int], wait: float = 30) -> list[int]:
+    """Those of ``pids`` still alive after up to ``wait`` seconds."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+        time.sleep(0.1)
+    return pids

@@ -23,7 +23,14 @@ from imaging_biobank.db.engine import make_engine
 from imaging_biobank.deid.options import DeidOptions
 from imaging_biobank.deid.profile import Profile, attribute_type, iod_of, manifest, resolve
 from imaging_biobank.deid.pseudonym import Pseudonymiser
-from tests.conftest import EXAMPLE, ROOT, SHARED, STS_001
+from tests.conftest import (
+    EXAMPLE,
+    SHARED,
+    STS_001,
+    child_processes,
+    still_running,
+    synthetic_corpus,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "imaging_biobank" / "deid" / "data"
 PYDICOM_FILES = (
@@ -731,19 +738,7 @@ def test_a_killed_run_resumes_to_the_files_of_a_clean_run(module_key: Path, tmp_
     import sys
     import time
 
-    corpus = tmp_path / "corpus"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "corpus.py"),
-            "3000",
-            str(corpus),
-            "--seed",
-            "5",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    corpus = synthetic_corpus(tmp_path / "corpus", 3000, seed=5)
     command = [sys.executable, "-m", "imaging_biobank", "deid", str(corpus)]
     options = ["--key-file", str(module_key), "--workers", "2", "--accept-burned-in"]
     clean, killed = tmp_path / "clean", tmp_path / "killed"
@@ -754,8 +749,10 @@ def test_a_killed_run_resumes_to_the_files_of_a_clean_run(module_key: Path, tmp_
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(killed.rglob("*.dcm"))) < 300:
         time.sleep(0.05)
+    workers = child_processes(run.pid)
     run.send_signal(signal.SIGKILL)
     run.wait()
+    assert still_running(workers) == [], "worker processes outlived the killed deid"
     partial = len(list(killed.rglob("*.dcm")))
     assert 0 < partial < 3000, "the run finished before it could be killed"
     subprocess.run([*command, str(killed), *options], check=True, capture_output=True)

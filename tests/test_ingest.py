@@ -33,6 +33,9 @@ from tests.conftest import (
     ROOT,
     STS_001,
     canonical,
+    child_processes,
+    still_running,
+    synthetic_corpus,
     table_contents,
 )
 
@@ -382,33 +385,8 @@ def test_a_worker_crash_does_not_lose_files(
     assert summary.new == 20 and summary.rejected == 0
 
 
-def _children(pid: int) -> list[int]:
-    """The live child processes of ``pid`` (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def test_a_killed_run_resumes_to_the_rows_of_a_clean_run(tmp_path: Path, key_file: Path) -> None:
-    corpus = tmp_path / "corpus"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "corpus.py"),
-            "2500",
-            str(corpus),
-            "--seed",
-            "11",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    corpus = synthetic_corpus(tmp_path / "corpus", 2500, seed=11)
     urls = {}
     for name in ("clean", "killed"):
         urls[name] = f"sqlite:///{tmp_path / name}.db"
@@ -445,16 +423,12 @@ def test_a_killed_run_resumes_to_the_rows_of_a_clean_run(tmp_path: Path, key_fil
         if n and n >= 300:
             break
         time.sleep(0.05)
-    workers = _children(killed.pid)
+    workers = child_processes(killed.pid)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     partial = n
     # its workers end too (they would otherwise wait forever on a full result pipe)
-    deadline = time.monotonic() + 30
-    while workers and time.monotonic() < deadline:
-        workers = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
-        time.sleep(0.1)
-    assert workers == [], "worker processes outlived the killed ingest"
+    assert still_running(workers) == [], "worker processes outlived the killed ingest"
     assert partial and partial < 2500, "the run finished before it could be killed"
     subprocess.run([*command, "--db", urls["killed"]], check=True, capture_output=True)
     assert canonical(make_engine(urls["killed"])) == canonical(make_engine(urls["clean"]))
