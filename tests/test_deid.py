@@ -30,6 +30,7 @@ from tests.conftest import (
     child_processes,
     still_running,
     synthetic_corpus,
+    table_contents,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "imaging_biobank" / "deid" / "data"
@@ -553,39 +554,34 @@ def test_uid_root_is_used_and_uids_fit(module_key: Path, tmp_path: Path) -> None
 
 
 def test_ingest_deidentify_stores_nothing_identifying(
-    phi_inputs: Path, module_key: Path, tmp_path: Path
+    phi_inputs: Path, module_key: Path, db_url: str
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    assert invoke("init", "--db", url)[0] == 0
-    assert invoke("register", str(EXAMPLE), "--db", url)[0] == 0
-    args = (
-        "ingest",
-        str(phi_inputs),
-        "-c",
-        "NB_IMAGING",
-        "--db",
-        url,
-        "--key-file",
-        str(module_key),
-        "--deidentify",
-        "-o",
-        "modified-dates",
-    )
+    """On SQLite and PostgreSQL: no planted value in any row, and an audit row."""
+    from sqlalchemy import select
+
+    from imaging_biobank.model.audit import DeidentificationRun
+
+    assert invoke("init", "--db", db_url)[0] == 0
+    assert invoke("register", str(EXAMPLE), "--db", db_url)[0] == 0
+    args = ("ingest", str(phi_inputs), "-c", "NB_IMAGING", "--db", db_url)
+    args += ("--key-file", str(module_key), "--deidentify", "-o", "modified-dates")
     code, output = invoke(*args)
     assert code == 0, output
-    engine = make_engine(url)
+    engine = make_engine(db_url)
+    everything = str(table_contents(engine)).lower()
     with engine.connect() as conn:
-        dump = "\n".join(conn.connection.driver_connection.iterdump())  # type: ignore[union-attr]
-        runs = conn.execute(text("select command, options, counts from deidentification_run"))
-        command, options, counts = runs.one()
-    engine.dispose()
-    assert [v for v in (*PLANTED, "source0") if v.lower() in dump.lower()] == []
-    assert command == "ingest --deidentify" and json.loads(options) == ["modified-dates"]
-    counts = json.loads(counts)  # MR_small and its big endian copy share one SOP Instance UID
-    assert counts["new"] + counts["duplicates"] == len(list(phi_inputs.rglob("*.dcm")))
-    assert counts["duplicates"] == 1
+        (run,) = conn.execute(select(DeidentificationRun)).all()
+    assert [v for v in (*PLANTED, "source0") if v.lower() in everything] == []
+    assert run.command == "ingest --deidentify" and run.options == ["modified-dates"]
+    assert run.key_fingerprint == Pseudonymiser.from_file(module_key).fingerprint
+    # MR_small and its big endian copy share one SOP Instance UID
+    assert run.counts["new"] + run.counts["duplicates"] == len(list(phi_inputs.rglob("*.dcm")))
+    assert run.counts["duplicates"] == 1
     code, output = invoke(*args)  # again: nothing new
     assert code == 0 and "Nothing new" in output
+    with engine.connect() as conn:
+        assert len(conn.execute(select(DeidentificationRun)).all()) == 2
+    engine.dispose()
 
 
 def _ingested_donor(database: Path, source: str, key: Path, *extra: str) -> str:
