@@ -28,6 +28,7 @@ from tests.conftest import (
     SHARED,
     STS_001,
     child_processes,
+    server_unavailable,
     still_running,
     synthetic_corpus,
     table_contents,
@@ -617,8 +618,8 @@ def test_shipped_data_match_their_manifest() -> None:
 
 def test_table_is_the_shared_reference_table() -> None:
     reference = SHARED / "reference" / "dicom_standard" / "confidentiality_profile_attributes.json"
-    if not reference.exists():
-        pytest.skip("../shared is not beside the repository")
+    if not reference.exists():  # a failure in CI, where ../shared is always beside
+        server_unavailable("../shared is not beside the repository")
     shipped = json.loads((DATA / "ps3.15-e1-1.json").read_text())
     assert shipped == json.loads(reference.read_text())
 

@@ -21,7 +21,13 @@ from typer.core import TyperGroup
 
 from imaging_biobank.cli import app
 from imaging_biobank.cli.common import EXIT_REJECTED, JsonOption, console, err_console, fail, plain
-from imaging_biobank.cli.runs import KeyFileOption, RateColumn, Report, load_pseudonymiser
+from imaging_biobank.cli.runs import (
+    KeyFileOption,
+    RateColumn,
+    Report,
+    load_pseudonymiser,
+    summary_table,
+)
 
 if TYPE_CHECKING:
     from imaging_biobank.deid.options import DeidOptions
@@ -291,9 +297,8 @@ def _audit(
 
 
 def _print_summary(summary: DeidSummary, out: Path, table: ReidTable | None) -> None:
-    grid = Table("", "count", title="De-identification summary", show_header=False)
     counts = summary.counts()
-    names = {
+    labels = {
         "items": "items read",
         "written": "written",
         "unchanged": "unchanged (already there)",
@@ -304,10 +309,9 @@ def _print_summary(summary: DeidSummary, out: Path, table: ReidTable | None) -> 
         "studies": "studies",
         "series": "series",
     }
-    for name, label in names.items():
-        if counts[name] or name in ("written", "rejected", "quarantined"):
-            grid.add_row(label, f"{counts[name]:,}")
-    console.print(grid)
+    rows = [(label, counts[name]) for name, label in labels.items()]
+    always = (labels["written"], labels["rejected"], labels["quarantined"])
+    console.print(summary_table("De-identification summary", rows, always))
     console.print(plain(f"Output: {out} (audit record in {out}/.imaging-biobank/)"))
     if table is not None:
         console.print(plain(f"Re-identification table: {table.path} ({table.written} new lines)"))

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from imaging_biobank.cli import app
 from imaging_biobank.cli.common import (
@@ -24,7 +23,13 @@ from imaging_biobank.cli.common import (
     open_database,
 )
 from imaging_biobank.cli.deid import AcceptBurnedInOption, OptionOption, UidRootOption, deid_options
-from imaging_biobank.cli.runs import KeyFileOption, RateColumn, Report, load_pseudonymiser
+from imaging_biobank.cli.runs import (
+    KeyFileOption,
+    RateColumn,
+    Report,
+    load_pseudonymiser,
+    summary_table,
+)
 
 if TYPE_CHECKING:  # imported where used: start-up time
     from imaging_biobank.deid.options import DeidOptions
@@ -284,7 +289,6 @@ def _source(
 
 
 def _print_summary(summary: Any, out: Report, report: Path | None) -> None:
-    table = Table("", "count", title="Ingest summary", show_header=False)
     rows = [
         ("items read", summary.items),
         ("new instances", summary.new),
@@ -300,9 +304,7 @@ def _print_summary(summary: Any, out: Report, report: Path | None) -> None:
         ("new donors", summary.new_donors),
         ("instances without PatientID", summary.without_patient_id),
     ]
-    for name, count in rows:
-        if count or name in ("new instances", "rejected"):
-            table.add_row(name, f"{count:,}")
+    table = summary_table("Ingest summary", rows, always=("new instances", "rejected"))
     for flag, count in sorted(summary.body_part.items()):
         table.add_row(f"new series, body part {flag}", f"{count:,}")
     console.print(table)

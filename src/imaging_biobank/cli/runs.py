@@ -82,3 +82,15 @@ class RateColumn(TextColumn):
     def render(self, task: Any) -> Any:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         return plain(f"{task.completed / elapsed:,.0f} files/s")
+
+
+def summary_table(title: str, rows: list[tuple[str, int]], always: tuple[str, ...]) -> Any:
+    """A two-column table of the counts of a run: rows with nothing to count are left out,
+    except ``always``."""
+    from rich.table import Table
+
+    table = Table("", "count", title=title, show_header=False)
+    for name, count in rows:
+        if count or name in always:
+            table.add_row(name, f"{count:,}")
+    return table

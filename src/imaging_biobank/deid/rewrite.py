@@ -296,9 +296,7 @@ class Deidentifier:
         )
         # every Burned In Annotation of the data set (a duplicate must not hide a YES)
         answers = {
-            _text(buf[e.value_start : e.value_end]).upper()
-            for e in elements
-            if e.tag == BURNED_IN
+            _text(buf[e.value_start : e.value_end]).upper() for e in elements if e.tag == BURNED_IN
         }
         burned_in = "NO" if answers == {"NO"} else "YES" if "YES" in answers else ""
         has_pixels = any(tag in top for tag in PIXEL_TAGS)

@@ -91,7 +91,7 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def init_worker(
+def _make_worker(
     key: bytes,
     options: DeidOptions,
     version: str,
@@ -99,10 +99,15 @@ def init_worker(
     layout: Layout,
     roots: tuple[str, ...],
     identities: bool,
-) -> None:
-    global _worker
+) -> _Worker:
     deidentifier = Deidentifier(Pseudonymiser(key), options, version)
-    _worker = _Worker(deidentifier, Path(out), layout, roots, identities)
+    return _Worker(deidentifier, Path(out), layout, roots, identities)
+
+
+def init_worker(*args: Any) -> None:
+    """Process initialiser: this process's de-identifier and where it writes."""
+    global _worker
+    _worker = _make_worker(*args)
 
 
 def kept_path(item: WorkItem, roots: tuple[str, ...]) -> str:
@@ -122,11 +127,8 @@ def kept_path(item: WorkItem, roots: tuple[str, ...]) -> str:
 
 def _write(target: Path, data: bytes) -> bool:
     """Write ``data`` to ``target`` atomically; ``False`` if it held these bytes already."""
-    try:
-        if target.stat().st_size == len(data) and target.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
+    if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+        return False
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".deid-", suffix=".tmp")
     try:
@@ -141,7 +143,10 @@ def _write(target: Path, data: bytes) -> bool:
 
 def deidentify_item(item: WorkItem) -> Outcome:
     assert _worker is not None, "init_worker was not called"
-    w = _worker
+    return _deidentify(_worker, item)
+
+
+def _deidentify(w: _Worker, item: WorkItem) -> Outcome:
     try:
         if isinstance(item, FileItem):
             with open(item.path, "rb") as f:
@@ -201,8 +206,8 @@ def _first_wins(
     earlier = seen.setdefault(result.output, result)
     if earlier is result:
         return result
-    init_worker(*initargs)  # this run's settings here (not an earlier run's, in-process)
-    deidentify_item(earlier.item)  # the first one's bytes again, whoever wrote last
+    # the first one's bytes again, whoever wrote last (this run's settings, here)
+    _deidentify(_make_worker(*initargs), earlier.item)
     if layout == "clean":
         return Skipped(
             result.location,

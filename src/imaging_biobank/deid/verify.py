@@ -499,7 +499,9 @@ class _Inputs:
         self.same_attr: dict[str, dict[str, _Record]] = {}  # rule 6, by keyword
         self.kept: dict[AttrKey, set[str]] = {}  # values attributes may keep
         self.common: dict[int, set[str]] = {}  # words used in an attribute, not as names
-        self.dates_by_pixels: dict[bytes, set[str]] = {}  # pixel data digest -> its dates
+        # inputs with pixel data and their dates; by pixel digest once an output asks
+        self.pixel_files: list[tuple[Path, set[str]]] = []
+        self._dates_by_pixels: dict[bytes, set[str]] | None = None
         self.files = 0
 
     def add(self, text: str, record: _Record, minimum: int) -> None:
@@ -518,14 +520,21 @@ class _Inputs:
         for leaf in leaves:
             self._leaf(f"{path} {leaf.path}", leaf)
         self._common_words(leaves)
-        digest = _pixel_digest(ds)
-        if digest is not None:
-            dates = self.dates_by_pixels.setdefault(digest, set())
-            dates.update(
-                _dates(
-                    t for leaf in leaves if leaf.vr in ("DA", "DT") for t in _strings(leaf.value)
-                )
-            )
+        if _PIXEL_DATA in ds:
+            texts = (t for leaf in leaves if leaf.vr in ("DA", "DT") for t in _strings(leaf.value))
+            self.pixel_files.append((path, set(_dates(texts))))
+
+    def dates_of_pixels(self, digest: bytes) -> set[str] | None:
+        """The dates of the inputs with these pixel data (``None``: no such input). Pixel
+        data are read only here, when an output with Modified Dates first asks."""
+        if self._dates_by_pixels is None:
+            self._dates_by_pixels = {}
+            for path, dates in self.pixel_files:
+                read = _read(path)
+                found = _pixel_digest(read.ds) if read.ds is not None else None
+                if found is not None:
+                    self._dates_by_pixels.setdefault(found, set()).update(dates)
+        return self._dates_by_pixels.get(digest)
 
     def _common_words(self, leaves: list[_Leaf]) -> None:
         """Words of public text attributes that are not a name of this file's own people:
@@ -754,7 +763,7 @@ class _Output:
         if _MODIFIED_DATES in matcher.options:
             digest = _pixel_digest(self.ds)
             if digest is not None:
-                self.source_dates = inputs.dates_by_pixels.get(digest)
+                self.source_dates = inputs.dates_of_pixels(digest)
 
     def report(self, where: str, key: str, record: _Record, found: str) -> None:
         if (where, key) not in self.seen:
