@@ -349,15 +349,12 @@ def verify(
     for path in (output, against):
         if not path.exists():
             fail(f"no such file or folder: {path}")
-    with Progress(
-        TextColumn("verify"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=as_json,
-    ) as bar:
-        bar.add_task("verify", total=None)
-        report = check(output, against)
+    from imaging_biobank.dicom.sources.folder import count_items
+
+    columns = (TextColumn("verify"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("verify", total=count_items([against, output]))
+        report = check(output, against, lambda: bar.advance(task))
     if as_json:
         print(json.dumps(_verify_dict(report), indent=2))
     else:
@@ -413,7 +410,10 @@ def lookup(
 ) -> None:
     """Who donor pseudonyms stand for: for authorised data managers.
 
-    Identifying data: printed only here, on request, and never stored in the database."""
+    Identifying data: printed only here, on request, and never stored in the database.
+
+    Example: [bold]imaging-biobank deid lookup reid.table --reid-key reid.key --donor D[/]
+    """
     from imaging_biobank.deid.reid import ReidError, read_table
 
     try:
@@ -443,7 +443,11 @@ def lookup(
 
 @deid_app.command("options")
 def options() -> None:
-    """The PS3.15 options `--option` takes, and what each keeps."""
+    """The PS3.15 options `--option` takes, and what each keeps.
+
+    Example: [bold]imaging-biobank deid options[/], then
+    [bold]imaging-biobank deid IN OUT -o modified-dates,patient-characteristics[/]
+    """
     from imaging_biobank.deid.options import OPTIONS
 
     grid = Table("option", "keeps", "CID 7050 code", title="De-identification options")

@@ -85,7 +85,7 @@ import json
 import re
 import warnings
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -882,11 +882,12 @@ def _words_within(value: str, before: str) -> bool:
 # --- the check ---------------------------------------------------------------------------
 
 
-def verify(output: Path, against: Path) -> VerifyReport:
+def verify(output: Path, against: Path, progress: Callable[[], None] | None = None) -> VerifyReport:
     """Check that no DICOM file under ``output`` holds an identifying value of ``against``.
 
     Both are a DICOM file or a folder (searched recursively). Raises FileNotFoundError if
-    either does not exist; unreadable files are reported, not raised.
+    either does not exist; unreadable files are reported, not raised. ``progress`` is
+    called once per file read (inputs, then outputs).
     """
     output, against = Path(output), Path(against)
     unreadable: list[tuple[str, str]] = []
@@ -894,23 +895,28 @@ def verify(output: Path, against: Path) -> VerifyReport:
     inputs = _Inputs()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's warnings on odd values: we read anyway
-        for path, read in _readable(against, unreadable, skipped):
+        for path, read in _readable(against, unreadable, skipped, progress):
             assert read.ds is not None
             try:
                 inputs.read(path, read.ds)
             except Exception as error:
                 unreadable.append((str(path), f"pydicom cannot read it: {error}"))
-        leaks, outputs = _check_outputs(output, inputs, unreadable, skipped)
+        leaks, outputs = _check_outputs(output, inputs, unreadable, skipped, progress)
     return VerifyReport(inputs.files, outputs, inputs.values_checked(), leaks, unreadable, skipped)
 
 
 def _readable(
-    root: Path, unreadable: list[tuple[str, str]], skipped: list[str]
+    root: Path,
+    unreadable: list[tuple[str, str]],
+    skipped: list[str],
+    progress: Callable[[], None] | None,
 ) -> Iterator[tuple[Path, _Read]]:
     """The files under ``root`` that give a dataset; the others are filed as unreadable if
     they look like DICOM, else as skipped."""
     for path in _dicom_files(root):
         read = _read(path)
+        if progress is not None:
+            progress()
         if read.ds is not None:
             yield path, read
         elif read.problem is not None:
@@ -920,13 +926,17 @@ def _readable(
 
 
 def _check_outputs(
-    output: Path, inputs: _Inputs, unreadable: list[tuple[str, str]], skipped: list[str]
+    output: Path,
+    inputs: _Inputs,
+    unreadable: list[tuple[str, str]],
+    skipped: list[str],
+    progress: Callable[[], None] | None,
 ) -> tuple[list[Leak], int]:
     """Search every output file; matchers are compiled once per set of recorded options."""
     matchers: dict[frozenset[str], _Matcher] = {}
     leaks: list[Leak] = []
     count = 0
-    for path, read in _readable(output, unreadable, skipped):
+    for path, read in _readable(output, unreadable, skipped, progress):
         assert read.ds is not None
         try:
             options = _recorded_options(read.ds)
