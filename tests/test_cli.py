@@ -33,7 +33,7 @@ def test_init_register_stats_show(runner: CliRunner, db_url: str) -> None:
     assert code == 0
     data = json.loads(out)
     assert data["format"] == FORMAT
-    assert data["entities"]["collection"] == 6 and data["entities"]["biobank"] == 1
+    assert data["entities"]["collection"] == 8 and data["entities"]["biobank"] == 1
     assert set(data) == {"format", "schema_revision", "entities", "collections", "vocabularies"}
     collection = data["collections"][0]
     assert set(collection) == {
@@ -154,6 +154,11 @@ COMMANDS = [
     ["vocab", "list"],
     ["vocab", "terms"],
     ["vocab", "lookup"],
+    ["import", "donors"],
+    ["import", "samples"],
+    ["import", "events"],
+    ["import", "biomarkers"],
+    ["linkage"],
 ]
 
 

@@ -37,16 +37,18 @@ def test_example_registers_everything(engine: Engine) -> None:
         "contact_information": 2,
         "juristic_person": 1,
         "biobank": 1,
-        "collection": 6,
+        "collection": 8,
         "study": 1,
     }
     with Session(engine) as session:
         kinds = dict(session.execute(select(Collection.identifier, Collection.kind)).all())
         assert sorted(kinds.values()) == [
             "clinical_variable",
+            "clinical_variable",
             "image",
             "image",
             "image",
+            "molecular_biomarker",
             "sample_tissue",
             "software_source_code",
         ]

@@ -91,6 +91,40 @@ def build_countries(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def build_duo(args: argparse.Namespace) -> list[Row]:
+    """GA4GH DUO terms a consent can carry (the abstract parents left out), with what each
+    rules out and the MIABIS condition it corresponds to (``sources/duo_use_access.csv``,
+    our reading of both definitions)."""
+    rules = {r["code"]: r for r in read_rows(SOURCES / "duo_use_access.csv")}
+    rows = []
+    for r in read_rows(SOURCES / "duo.csv"):
+        if not r["shorthand"]:
+            continue  # 'data use permission' / 'data use modifier': classes, not conditions
+        rule = rules[r["id"]]  # a new DUO term needs a decision: KeyError until it has one
+        maps_to = rule["maps_to"]
+        rows.append(
+            {
+                "code": r["id"],
+                "label": r["label"],
+                "description": r["description"],
+                "restricts": rule["restricts"],
+                "maps_to": f"use-access-condition.miabis-2020:{maps_to}" if maps_to else "",
+                "synonyms": r["shorthand"],
+            }
+        )
+    missing = set(rules) - {row["code"] for row in rows}
+    if missing:
+        raise SystemExit(f"duo_use_access.csv names terms DUO lacks: {sorted(missing)}")
+    return rows
+
+
+def build_genes(args: argparse.Namespace) -> list[Row]:
+    return [
+        {"code": r["code"], "label": r["label"]}
+        for r in read_rows(SOURCES / "hgnc_mii_cgp_panel.csv")
+    ]
+
+
 def build_icd10(args: argparse.Namespace) -> list[Row]:
     rows = []
     for r in directory_csv(args.reference, "eu_bbmri_eric_disease_types.csv"):
@@ -391,6 +425,17 @@ VOCABULARIES: list[Spec] = [
         "miabis_use_access_condition.csv",
     ),
     Spec(
+        "use-access-condition.duo",
+        "use_access_condition",
+        "GA4GH Data Use Ontology (DUO), duo.csv of EBISPOT/DUO @ 726b06e6",
+        "EBISPOT/DUO: duo.csv (commit 726b06e657dadde900a518aa6bd3ed66cb622411); "
+        "restrictions and MIABIS mappings: tools/sources/duo_use_access.csv (imaging-biobank)",
+        "CC BY 4.0 (DUO)",
+        "duo_use_access_condition.csv",
+        priority=1,
+        build=build_duo,
+    ),
+    Spec(
         "miabis-dataset-type.miabis-3.0",
         "miabis_dataset_type",
         "MIABIS Core 3.0 (COLLECTION-13) = Sample Donor v1.1 (SAMPLEDONOR-03)",
@@ -406,6 +451,27 @@ VOCABULARIES: list[Spec] = [
         "ICD-10 (c) WHO; list as published by BBMRI-ERIC",
         "bbmri_directory_disease_icd10.csv.gz",
         build=build_icd10,
+    ),
+    Spec(
+        "disease.orphanet",
+        "disease",
+        "ORPHAcodes (Orphanet): format checked (ORPHA:<n>), nomenclature not shipped",
+        "Orphanet nomenclature is not available offline here; a code is stored the first time"
+        " an import uses it (label = code)",
+        "facts (cite Orphanet)",
+        "orphanet_disease.csv",
+        priority=1,
+    ),
+    Spec(
+        "gene.hgnc-mii-cgp",
+        "gene",
+        "HGNC ids and symbols of the 602 genes of MII VS MTB Panel CGP"
+        " (MII IG Molekulares Tumorboard 2027.0.0-ballot.1, 2026-09-15)",
+        "https://www.medizininformatik-initiative.de/fhir/ext/modul-mtb/ValueSet/"
+        "mii-vs-mtb-panel-cgp (tools/sources/hgnc_mii_cgp_panel.md)",
+        "HGNC data: free to use, cite genenames.org",
+        "hgnc_gene_mii_cgp.csv",
+        build=build_genes,
     ),
     Spec(
         "body-part-examined.annex-l",

@@ -49,7 +49,8 @@ def collection_counts(conn: Connection, identifier: str | None = None) -> list[d
         " FROM sample GROUP BY collection_id",
     )
     query = (
-        "SELECT c.id, c.identifier, c.kind, c.name, c.acronym, b.identifier FROM collection c"
+        "SELECT c.id, c.identifier, c.kind, c.name, c.acronym, b.identifier, c.number_of_donors"
+        " FROM collection c"
         " JOIN biobank b ON b.id = c.biobank_id"
     )
     params = {}
@@ -57,7 +58,7 @@ def collection_counts(conn: Connection, identifier: str | None = None) -> list[d
         query += " WHERE c.identifier = :identifier"
         params["identifier"] = identifier
     result = []
-    for cid, ident, kind, name, acronym, biobank in conn.execute(
+    for cid, ident, kind, name, acronym, biobank, members in conn.execute(
         text(query + " ORDER BY c.identifier"), params
     ):
         image_donors, n_studies, n_series = series.get(cid, (0, 0, 0))
@@ -69,7 +70,9 @@ def collection_counts(conn: Connection, identifier: str | None = None) -> list[d
                 "name": name,
                 "acronym": acronym,
                 "biobank": biobank,
-                "donors": image_donors + sample_donors,
+                # image collections: the donors of their series; the others: their derived
+                # donor count (samples', records', results' and declared donors)
+                "donors": image_donors if kind == "image" else (members or sample_donors),
                 "samples": n_samples,
                 "imaging_studies": n_studies,
                 "imaging_series": n_series,

@@ -24,9 +24,16 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-from imaging_biobank.cli import catalogue, deid, ingest, vocabulary  # noqa: E402  (registers)
+from imaging_biobank.cli import (  # noqa: E402  (registers)
+    catalogue,
+    clinical,
+    deid,
+    ingest,
+    samples,
+    vocabulary,
+)
 
-__all__ = ["app", "catalogue", "deid", "ingest", "main", "vocabulary"]
+__all__ = ["app", "catalogue", "clinical", "deid", "ingest", "main", "samples", "vocabulary"]
 
 
 def _reflow(doc: str | None) -> str | None:

@@ -127,6 +127,32 @@ Table('body_part_examined', metadata,
     Column('maps_to_id', Integer(), ForeignKey('body_part_examined.id')),
 )
 
+Table('clinical_record', metadata,
+    Column('id', Integer(), primary_key=True),
+    Column('collection_id', Integer(), ForeignKey('clinical_variable_collection.id', ondelete='CASCADE'), nullable=False),
+    Column('e_form_id', Integer(), ForeignKey('e_form.id', ondelete='CASCADE'), nullable=False),
+    Column('sample_donor_id', Integer(), ForeignKey('sample_donor.id'), nullable=False),
+    Column('record_key', String(32), nullable=False),
+    Column('event_name', String(100)),
+    Column('repeat_instance', Integer()),
+    Column('completion', Integer()),
+    Column('created_at', DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column('updated_at', DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()),
+)
+
+Table('clinical_value', metadata,
+    Column('id', Integer(), primary_key=True),
+    Column('clinical_record_id', Integer(), ForeignKey('clinical_record.id', ondelete='CASCADE'), nullable=False),
+    Column('e_form_field_id', Integer(), ForeignKey('e_form_field.id', ondelete='CASCADE'), nullable=False),
+    Column('item', Integer(), nullable=False),
+    Column('raw', Text(), nullable=False),
+    Column('value_number', Float()),
+    Column('value_date', String(32)),
+    Column('value_code', String(64)),
+    Column('code_system', String(255)),
+    Column('unit', String(64)),
+)
+
 Table('clinical_variable_collection', metadata,
     Column('id', Integer(), ForeignKey('collection.id', ondelete='CASCADE'), primary_key=True),
 )
@@ -152,6 +178,8 @@ Table('collection', metadata,
     Column('collaboration_non_for_profit', Boolean()),
     Column('number_of_donors', Integer()),
     Column('size', Integer()),
+    Column('donor_age_low_years', Float()),
+    Column('donor_age_high_years', Float()),
     Column('created_at', DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column('updated_at', DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()),
 )
@@ -187,6 +215,11 @@ Table('collection_disease', metadata,
     Column('collection_id', Integer(), ForeignKey('collection.id', ondelete='CASCADE'), primary_key=True),
     Column('disease_id', Integer(), ForeignKey('disease.id', ondelete='CASCADE'), primary_key=True),
     Column('origin', String(8), primary_key=True, default='declared'),
+)
+
+Table('collection_sample_donor', metadata,
+    Column('collection_id', Integer(), ForeignKey('collection.id', ondelete='CASCADE'), primary_key=True),
+    Column('sample_donor_id', Integer(), ForeignKey('sample_donor.id', ondelete='CASCADE'), primary_key=True),
 )
 
 Table('collection_sex', metadata,
@@ -296,6 +329,42 @@ Table('dynamic_signal_features', metadata,
     Column('time_point_seconds', Float()),
 )
 
+Table('e_form', metadata,
+    Column('id', Integer(), primary_key=True),
+    Column('collection_id', Integer(), ForeignKey('clinical_variable_collection.id', ondelete='CASCADE'), nullable=False),
+    Column('name', String(100), nullable=False),
+    Column('label', String(255), nullable=False),
+    Column('dictionary_file', String(255), nullable=False),
+    Column('dictionary_sha256', String(64), nullable=False),
+    Column('imported_at', DateTime(timezone=True), nullable=False),
+)
+
+Table('e_form_field', metadata,
+    Column('id', Integer(), primary_key=True),
+    Column('e_form_id', Integer(), ForeignKey('e_form.id', ondelete='CASCADE'), nullable=False),
+    Column('position', Integer(), nullable=False),
+    Column('name', String(100), nullable=False),
+    Column('section_header', Text()),
+    Column('field_type', String(16), nullable=False),
+    Column('label', Text(), nullable=False),
+    Column('note', Text()),
+    Column('validation_type', String(32)),
+    Column('min_value', String(64)),
+    Column('max_value', String(64)),
+    Column('required', Boolean(), nullable=False),
+    Column('identifier', Boolean(), nullable=False),
+    Column('branching_logic', Text()),
+    Column('branching_evaluated', Boolean(), nullable=False),
+    Column('branching_note', Text()),
+    Column('choices', JSONType),
+    Column('calculation', Text()),
+    Column('annotation', Text()),
+    Column('code_system', String(255)),
+    Column('code', String(64)),
+    Column('unit', String(64)),
+    Column('value_set', String(16)),
+)
+
 Table('event', metadata,
     Column('id', Integer(), primary_key=True),
     Column('identifier', String(64), nullable=False),
@@ -308,6 +377,17 @@ Table('event', metadata,
     Column('description', Text()),
     Column('created_at', DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column('updated_at', DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()),
+)
+
+Table('gene', metadata,
+    Column('id', Integer(), primary_key=True),
+    Column('code', String(128), nullable=False),
+    Column('label', String(512), nullable=False),
+    Column('description', Text()),
+    Column('directory_id', String(128)),
+    Column('synonyms', JSONType),
+    Column('vocabulary_id', Integer(), ForeignKey('vocabulary.id'), nullable=False),
+    Column('maps_to_id', Integer(), ForeignKey('gene.id')),
 )
 
 Table('image_analysis', metadata,
@@ -527,6 +607,27 @@ Table('molecular_biomarker_collection', metadata,
     Column('id', Integer(), ForeignKey('collection.id', ondelete='CASCADE'), primary_key=True),
 )
 
+Table('molecular_biomarker_result', metadata,
+    Column('id', Integer(), primary_key=True),
+    Column('identifier', String(64), nullable=False),
+    Column('collection_id', Integer(), ForeignKey('molecular_biomarker_collection.id', ondelete='CASCADE'), nullable=False),
+    Column('sample_donor_id', Integer(), ForeignKey('sample_donor.id'), nullable=False),
+    Column('sample_id', Integer(), ForeignKey('sample.id')),
+    Column('biomarker', String(255), nullable=False),
+    Column('gene_id', Integer(), ForeignKey('gene.id')),
+    Column('gene_symbol', String(64)),
+    Column('loinc_code', String(16)),
+    Column('alteration', String(64)),
+    Column('method', String(255)),
+    Column('value_number', Float()),
+    Column('unit', String(64)),
+    Column('value_category', String(128)),
+    Column('value_text', Text()),
+    Column('result_date', String(32)),
+    Column('created_at', DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column('updated_at', DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()),
+)
+
 Table('preprocessing_parameters', metadata,
     Column('id', Integer(), primary_key=True),
     Column('step', String(64), nullable=False),
@@ -604,6 +705,11 @@ Table('sample_donor', metadata,
 Table('sample_donor_miabis_dataset_type', metadata,
     Column('sample_donor_id', Integer(), ForeignKey('sample_donor.id', ondelete='CASCADE'), primary_key=True),
     Column('miabis_dataset_type_id', Integer(), ForeignKey('miabis_dataset_type.id', ondelete='CASCADE'), primary_key=True),
+)
+
+Table('sample_donor_use_access_condition', metadata,
+    Column('sample_donor_id', Integer(), ForeignKey('sample_donor.id', ondelete='CASCADE'), primary_key=True),
+    Column('use_access_condition_id', Integer(), ForeignKey('use_access_condition.id', ondelete='CASCADE'), primary_key=True),
 )
 
 Table('sample_source', metadata,
@@ -773,6 +879,7 @@ Table('textural_features', metadata,
 )
 
 Table('use_access_condition', metadata,
+    Column('restricts', String(128)),
     Column('id', Integer(), primary_key=True),
     Column('code', String(128), nullable=False),
     Column('label', String(512), nullable=False),

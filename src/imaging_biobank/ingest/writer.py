@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 
+from imaging_biobank.catalogue.descriptors import derive_descriptors
 from imaging_biobank.db._schema import metadata
 from imaging_biobank.dicom import terms as dicom_terms
 from imaging_biobank.dicom.record import RANGED, RECONSTRUCTION_RANGED, InstanceRecord
@@ -177,6 +178,7 @@ class Writer:
         self.flush()
         with self.engine.begin() as conn:
             derive_collection(conn, self.collection_id)
+            derive_descriptors(conn, self.collection_id)
 
     # --- one batch ---
 

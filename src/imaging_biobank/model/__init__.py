@@ -21,6 +21,8 @@ from imaging_biobank.model.analysis import (
 )
 from imaging_biobank.model.audit import DeidentificationRun
 from imaging_biobank.model.base import Base
+from imaging_biobank.model.biomarkers import MolecularBiomarkerResult
+from imaging_biobank.model.clinical import ClinicalRecord, ClinicalValue, EForm, EFormField
 from imaging_biobank.model.collections import (
     COLLECTION_KINDS,
     ClinicalVariableCollection,
@@ -50,6 +52,7 @@ from imaging_biobank.model.vocab import (
     DataCategory,
     DatasetType,
     Disease,
+    Gene,
     InclusionCriterion,
     MaterialType,
     MiabisDatasetType,
@@ -73,6 +76,8 @@ __all__ = [
     "Base",
     "Biobank",
     "BodyPartExamined",
+    "ClinicalRecord",
+    "ClinicalValue",
     "ClinicalVariableCollection",
     "Collection",
     "CollectionCategory",
@@ -84,7 +89,10 @@ __all__ = [
     "DeidentificationRun",
     "Disease",
     "DynamicSignalFeatures",
+    "EForm",
+    "EFormField",
     "Event",
+    "Gene",
     "ImageAnalysis",
     "ImageCollection",
     "ImagingBiomarker",
@@ -102,6 +110,7 @@ __all__ = [
     "Modality",
     "ModalityInformation",
     "MolecularBiomarkerCollection",
+    "MolecularBiomarkerResult",
     "PreprocessingParameters",
     "ReconstructionParameters",
     "RegistrationParameters",

@@ -57,6 +57,9 @@ collection_data_category = link_table("collection_data_category", "collection", 
 collection_contact_information = link_table(
     "collection_contact_information", "collection", "contact_information"
 )
+# donors a collection holds data of, as imports declare them (``import donors --collection``);
+# the donors of its samples, series, records and results count too, derived from those rows
+collection_sample_donor = link_table("collection_sample_donor", "collection", "sample_donor")
 collection_sex = link_table("collection_sex", "collection", "sex", origin=True)
 collection_disease = link_table("collection_disease", "collection", "disease", origin=True)
 sample_tissue_collection_material_type = link_table(
@@ -129,6 +132,9 @@ class Collection(Timestamps, Base):
     # derived by the writers, never typed: distinct donors and items (samples, series, ...)
     number_of_donors: Mapped[int | None] = mapped_column(Integer)
     size: Mapped[int | None] = mapped_column(Integer)
+    # derived from the donors: youngest and oldest age known (at a study, sample or event)
+    donor_age_low_years: Mapped[float | None] = mapped_column(Float)
+    donor_age_high_years: Mapped[float | None] = mapped_column(Float)
 
     __mapper_args__ = {"polymorphic_on": kind, "polymorphic_abstract": True}
 

@@ -34,6 +34,10 @@ sample_disease = link_table("sample_disease", "sample", "disease")
 sample_use_access_condition = link_table(
     "sample_use_access_condition", "sample", "use_access_condition"
 )
+# consent given per donor: applies to all the donor's samples, images and records
+sample_donor_use_access_condition = link_table(
+    "sample_donor_use_access_condition", "sample_donor", "use_access_condition"
+)
 
 
 class SampleDonor(Timestamps, Base):
@@ -52,6 +56,9 @@ class SampleDonor(Timestamps, Base):
     )  # SAMPLEDONOR-03
     samples: Mapped[list[Sample]] = relationship(back_populates="sample_donor")
     events: Mapped[list[Event]] = relationship(back_populates="sample_donor")
+    use_access_conditions: Mapped[list[UseAccessCondition]] = relationship(
+        secondary=sample_donor_use_access_condition
+    )
 
 
 class Sample(Timestamps, Base):

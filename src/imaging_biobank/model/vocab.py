@@ -152,9 +152,15 @@ class SampleSource(Term, Base):
 
 
 class UseAccessCondition(Term, Base):
-    """MIABIS use and access conditions (SAMPLE-11)."""
+    """Use and access conditions of a sample or donor: MIABIS SAMPLE-11 and GA4GH DUO.
+
+    ``restricts`` says which declared purposes of a request the condition rules out: a flag
+    (``commercial``) rules out purposes that have it, ``!flag`` those that lack it
+    (``!collaboration``: only requests that agree to collaborate); see ``samples.consent``.
+    """
 
     __tablename__ = "use_access_condition"
+    restricts: Mapped[str | None] = mapped_column(String(128))
 
 
 class MiabisDatasetType(Term, Base):
@@ -174,6 +180,13 @@ class Disease(Term, Base):
     parent: Mapped[Disease | None] = relationship(
         remote_side=lambda: [Disease.id], foreign_keys=lambda: [Disease.parent_id]
     )
+
+
+class Gene(Term, Base):
+    """HGNC genes (``code`` the HGNC id, ``label`` the approved symbol), for molecular
+    biomarkers."""
+
+    __tablename__ = "gene"
 
 
 class BodyPartExamined(Term, Base):
@@ -224,6 +237,7 @@ TERM_TABLES: dict[str, type[Term]] = {
         UseAccessCondition,
         MiabisDatasetType,
         Disease,
+        Gene,
         BodyPartExamined,
         DatasetType,
         Modality,

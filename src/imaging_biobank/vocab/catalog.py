@@ -46,6 +46,7 @@ STRUCTURAL_COLUMNS: Final = frozenset(
         "uri",
         "dicom_attribute",
         "numeric",
+        "restricts",
     }
 )
 LIST_COLUMNS: Final = frozenset({"synonyms", "legacy_snomed_codes"})

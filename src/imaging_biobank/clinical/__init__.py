@@ -1,0 +1,1 @@
+"""Clinical Variable Collections: e-form definitions (REDCap data dictionaries) and records."""

@@ -1,0 +1,1 @@
+"""The MIABIS individual level from files: donors, samples, events, consent, biomarkers."""
