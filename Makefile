@@ -8,6 +8,7 @@ DEMO_URL := sqlite:///$(DEMO_DB)
 DEMO_KEY := demo/biobank.key
 BIOBANK := bbmri-eric:ID:ES_PRIMAGE
 STS := examples/data/sts_001
+DEMO_ARGS = --db $(DEMO_URL) --key-file $(DEMO_KEY)
 
 .PHONY: demo test bench lint install system-deps clean
 
@@ -34,10 +35,19 @@ demo: install
 	$(BIN)/imaging-biobank ingest $$($(BIN)/python scripts/demo_data.py) --db $(DEMO_URL) \
 		--key-file $(DEMO_KEY) -c $(BIOBANK):collection:REFERENCE_IMAGING \
 		--report demo/ingest-reference.jsonl; test $$? -le 1
+	$(BIN)/imaging-biobank import donors examples/samples/donors.csv -c NB_TISSUE $(DEMO_ARGS)
+	$(BIN)/imaging-biobank import samples examples/samples/samples.csv -c NB_TISSUE $(DEMO_ARGS)
+	$(BIN)/imaging-biobank import events examples/samples/events.csv -c NB_CLINICAL $(DEMO_ARGS)
+	$(BIN)/imaging-biobank import biomarkers examples/samples/biomarkers.csv -c NB_MOLECULAR $(DEMO_ARGS)
+	$(BIN)/imaging-biobank import form examples/forms/neuroblastoma.csv -c NB_CLINICAL --db $(DEMO_URL)
+	$(BIN)/imaging-biobank import records examples/forms/neuroblastoma_records.csv -c NB_CLINICAL $(DEMO_ARGS)
+	$(BIN)/imaging-biobank import form examples/forms/dipg.csv -c DIPG_CLINICAL --db $(DEMO_URL)
+	$(BIN)/imaging-biobank import records examples/forms/dipg_records.csv -c DIPG_CLINICAL $(DEMO_ARGS)
 	$(BIN)/imaging-biobank deid $(STS)/CT $(STS)/MR_T1 $(STS)/PET demo/deid --key-file $(DEMO_KEY) \
 		-o modified-dates,patient-characteristics
 	$(BIN)/imaging-biobank deid verify demo/deid --against $(STS)
 	$(BIN)/imaging-biobank stats --db $(DEMO_URL)
+	$(BIN)/imaging-biobank linkage --db $(DEMO_URL)
 	@echo "Demo database: $(DEMO_DB) (reports of files not ingested: demo/*.jsonl);"
 	@echo "de-identified copies of STS_001: demo/deid. Try:"
 	@echo "  $(BIN)/imaging-biobank show collection $(BIOBANK):collection:NB_IMAGING --db $(DEMO_URL)"
