@@ -719,3 +719,42 @@ def test_unchanged_real_files_leak_everywhere(tmp_path: Path) -> None:
     # every value lies in an element: nothing is left for the raw header search
     assert not [leak for leak in report.leaks if leak.where.startswith("header bytes")]
     assert all(HINT.match(leak.value_hint) for leak in report.leaks)
+
+
+def test_a_shifted_date_meeting_another_files_date_is_not_a_leak(tmp_path: Path) -> None:
+    """Regression: with Modified Dates, an RTSTRUCT (no pixel data, so its own input cannot
+    be found) whose correctly shifted date equals another input's date was reported. With a
+    shift of 8 days, the MR RTSTRUCT's ContentDate 20190828 becomes 20190820, the CT's."""
+    import hashlib
+
+    from typer.testing import CliRunner
+
+    from imaging_biobank.cli import app
+    from imaging_biobank.deid.pseudonym import Pseudonymiser
+
+    key = next(
+        k
+        for k in (hashlib.sha256(str(i).encode()).digest() for i in range(100_000))
+        if Pseudonymiser(k).date_shift_days("STS_001") == 8
+    )
+    key_file = tmp_path / "k.key"
+    key_file.write_text(key.hex() + "\n")
+    source = tmp_path / "in"
+    for folder in ("CT", "MR_T1"):
+        shutil.copytree(STS_001 / folder, source / folder)
+    out = tmp_path / "out"
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["deid", str(source), str(out), "--key-file", str(key_file), "-o", "modified-dates"]
+    )
+    assert result.exit_code == 0, result.output
+    report = verify(out, source)
+    assert report.leaks == [], report.leaks
+    # a date really left as it was is still found
+    rtstructs = [p for p in out.rglob("*.dcm") if pydicom.dcmread(p).Modality == "RTSTRUCT"]
+    mr = next(p for p in rtstructs if pydicom.dcmread(p).ContentDate == "20190820")
+    other = next(p for p in rtstructs if p != mr)
+    ds = pydicom.dcmread(other)
+    ds.ContentDate = "20190828"  # the MR RTSTRUCT's own, unshifted
+    ds.save_as(other)
+    assert {leak.where for leak in verify(out, source).leaks} == {"(0008,0023)"}

@@ -219,4 +219,11 @@ def test_case_and_spacing_do_not_matter(data: st.DataObject) -> None:
     exact = catalog.resolve(table, term.code)
     flips = data.draw(st.lists(st.booleans(), min_size=len(term.code), max_size=len(term.code)))
     mangled = "".join(c.swapcase() if f else c for c, f in zip(term.code, flips, strict=True))
-    assert catalog.resolve(table, f"  {mangled} ") == exact
+    found = catalog.resolve(table, f"  {mangled} ")
+    # the same term, or (two editions spelling one code in other cases: "Immortalized Cell
+    # Lines" in MIABIS 2.0, "Immortalized cell lines" in 2020) the preferred edition's
+    assert found == exact or (
+        catalog.normalise(found.code) == catalog.normalise(exact.code)
+        and catalog.vocabulary(found.vocabulary).priority
+        < catalog.vocabulary(exact.vocabulary).priority
+    )

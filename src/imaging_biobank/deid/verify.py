@@ -80,6 +80,7 @@ or lacks SOPInstanceUID is reported as unreadable. ``DICOMDIR`` files are skippe
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import re
@@ -502,6 +503,7 @@ class _Inputs:
         # inputs with pixel data and their dates; by pixel digest once an output asks
         self.pixel_files: list[tuple[Path, set[str]]] = []
         self._dates_by_pixels: dict[bytes, set[str]] | None = None
+        self.all_dates: set[str] = set()  # every 8-digit date of every input
         self.files = 0
 
     def add(self, text: str, record: _Record, minimum: int) -> None:
@@ -572,6 +574,7 @@ class _Inputs:
             date = _Record(DATE, _KIND_NAMES[DATE], source, voided, "date")
             for text in _dates(texts):
                 self.add(text, date, 8)
+                self.all_dates.add(text)
         if leaf.vr in ("LT", "ST", "UT"):
             voided = row.kept_by if row is not None else none
             if leaf.tag in _TEXT_VALUE_TAGS:
@@ -751,10 +754,19 @@ def _pixel_digest(ds: Dataset) -> bytes | None:
 class _Output:
     """Checks one output file against the input's values."""
 
-    def __init__(self, path: Path, read: _Read, inputs: _Inputs, matcher: _Matcher) -> None:
+    def __init__(
+        self,
+        path: Path,
+        read: _Read,
+        inputs: _Inputs,
+        matcher: _Matcher,
+        excused: frozenset[str] = frozenset(),
+    ) -> None:
         assert read.ds is not None
         self.path, self.ds, self.pixel_start = path, read.ds, read.pixel_start
         self.inputs, self.matcher = inputs, matcher
+        # dates this output holds as another input date shifted by its donor's offset
+        self.excused = excused
         self.leaks: list[Leak] = []
         self.seen: set[tuple[str, str]] = set()
         # with modified dates, a shifted date may be another file's date: only the dates
@@ -816,6 +828,8 @@ class _Output:
                     continue
                 if dated and _norm(text)[:8] not in (self.source_dates or ()):
                     continue  # another file's date (see source_dates)
+                if leaf.vr in ("DA", "DT") and _norm(text)[:8] in self.excused:
+                    continue  # an input date shifted by this donor's offset
                 self.report(leaf.path, _norm(text), record, text)
 
     def elements(self, leaves: list[_Leaf]) -> None:
@@ -843,6 +857,8 @@ class _Output:
                 if record.rank == DATE and self.source_dates is not None:  # noqa: SIM102
                     if key not in self.source_dates:  # another file's date, which this
                         continue  # file's shift happened to reach
+                if record.rank == DATE and key in self.excused:
+                    continue  # an input date shifted by this donor's offset
                 weak = record.rank > _STRONG
                 if weak or (record.rank == PERSON_NAME and self.untabled(leaf)):
                     if index not in guarded:
@@ -932,9 +948,19 @@ def _check_outputs(
     skipped: list[str],
     progress: Callable[[], None] | None,
 ) -> tuple[list[Leak], int]:
-    """Search every output file; matchers are compiled once per set of recorded options."""
+    """Search every output file; matchers are compiled once per set of recorded options.
+
+    With Modified Dates, an output without pixel data (an SR, an RTSTRUCT) cannot find the
+    input it was made from, so its dates are searched among every input's dates, where a
+    correctly shifted date may meet another file's date by chance. Such outputs are
+    checked last, once the offsets of their donor are known from the outputs with pixel
+    data (input date minus output date, the same in every file of a donor): a date that is
+    an input date moved by one of them is not counted.
+    """
     matchers: dict[frozenset[str], _Matcher] = {}
     leaks: list[Leak] = []
+    shifts: dict[str, set[int]] = {}
+    deferred: list[tuple[Path, _Read, _Matcher]] = []
     count = 0
     for path, read in _readable(output, unreadable, skipped, progress):
         assert read.ds is not None
@@ -942,9 +968,68 @@ def _check_outputs(
             options = _recorded_options(read.ds)
             if options not in matchers:
                 matchers[options] = _Matcher(inputs, options)
-            leaks.extend(_Output(path, read, inputs, matchers[options]).check())
+            checker = _Output(path, read, inputs, matchers[options])
+            if _MODIFIED_DATES in options and checker.source_dates is None:
+                deferred.append((path, read, matchers[options]))
+                continue
+            leaks.extend(checker.check())
+            if checker.source_dates:
+                _learn_shift(shifts, read.ds, checker.source_dates)
+        except Exception as error:
+            unreadable.append((str(path), f"pydicom cannot read it: {error}"))
+            continue
+        count += 1
+    for path, read, matcher in deferred:
+        assert read.ds is not None
+        try:
+            donor = _text_of(read.ds, 0x00100020)  # PatientID
+            excused = _shifted(inputs.all_dates, shifts.get(donor, set()))
+            leaks.extend(_Output(path, read, inputs, matcher, excused).check())
         except Exception as error:
             unreadable.append((str(path), f"pydicom cannot read it: {error}"))
             continue
         count += 1
     return leaks, count
+
+
+def _text_of(ds: Dataset, tag: int) -> str:
+    """An element's text without turning it from raw into a data element: the raw header
+    search masks values by the positions raw elements keep."""
+    item = ds.get_item(tag, keep_deferred=True)
+    if item is None:
+        return ""
+    if isinstance(item, RawDataElement):
+        return bytes(item.value or b"").decode("latin-1").strip(" \x00")
+    return str(item.value or "").strip(" \x00")
+
+
+def _day(date: str) -> int | None:
+    try:
+        return dt.date(int(date[:4]), int(date[4:6]), int(date[6:8])).toordinal()
+    except ValueError:
+        return None
+
+
+def _learn_shift(shifts: dict[str, set[int]], ds: Dataset, source_dates: set[str]) -> None:
+    """Narrow the donor's possible offsets with one output whose input is known."""
+    study = _day(_text_of(ds, 0x00080020))  # StudyDate
+    if study is None:
+        return
+    candidates = {d - study for d in map(_day, source_dates) if d is not None and d != study}
+    donor = _text_of(ds, 0x00100020)
+    known = shifts.get(donor)
+    shifts[donor] = candidates if known is None else (known & candidates or known)
+
+
+def _shifted(dates: set[str], offsets: set[int]) -> frozenset[str]:
+    """The dates that are some input date moved back by one of the offsets."""
+    if not offsets:
+        return frozenset()
+    out = set()
+    for date in dates:
+        day = _day(date)
+        if day is None:
+            continue
+        for offset in offsets:
+            out.add(dt.date.fromordinal(day - offset).strftime("%Y%m%d"))
+    return frozenset(out)
