@@ -43,6 +43,11 @@ demo: install
 	$(BIN)/imaging-biobank import records examples/forms/neuroblastoma_records.csv -c NB_CLINICAL $(DEMO_ARGS)
 	$(BIN)/imaging-biobank import form examples/forms/dipg.csv -c DIPG_CLINICAL --db $(DEMO_URL)
 	$(BIN)/imaging-biobank import records examples/forms/dipg_records.csv -c DIPG_CLINICAL $(DEMO_ARGS)
+	$(BIN)/imaging-biobank import segmentation $(STS)/CT/mask $(STS)/MR_T1/mask $(STS)/PET/mask \
+		--db $(DEMO_URL)
+	$(BIN)/imaging-biobank analyse radiomics -c NB_IMAGING --config examples/radiomics.yaml \
+		--db $(DEMO_URL)
+	$(BIN)/imaging-biobank check -c NB_IMAGING --db $(DEMO_URL); test $$? -le 1
 	$(BIN)/imaging-biobank deid $(STS)/CT $(STS)/MR_T1 $(STS)/PET demo/deid --key-file $(DEMO_KEY) \
 		-o modified-dates,patient-characteristics
 	$(BIN)/imaging-biobank deid verify demo/deid --against $(STS)

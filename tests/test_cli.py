@@ -159,6 +159,17 @@ COMMANDS = [
     ["import", "events"],
     ["import", "biomarkers"],
     ["linkage"],
+    ["check"],
+    ["harmonise", "combat"],
+    ["provenance"],
+    ["import", "segmentation"],
+    ["import", "deep-features"],
+    ["import", "curve"],
+    ["import", "radiomics"],
+    ["import", "report"],
+    ["import", "registration"],
+    ["analyse", "radiomics"],
+    ["analyse", "record"],
 ]
 
 

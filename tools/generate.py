@@ -90,7 +90,11 @@ def _column(column: Any) -> str:
     if not column.nullable and not column.primary_key:
         args.append("nullable=False")
     if column.server_default is not None:
-        args.append("server_default=func.now()")
+        default = getattr(column.server_default, "arg", None)
+        if isinstance(default, str):  # a literal default
+            args.append(f"server_default={default!r}")
+        else:
+            args.append("server_default=func.now()")
     if column.onupdate is not None:
         args.append("onupdate=func.now()")
     if column.default is not None and getattr(column.default, "is_scalar", False):

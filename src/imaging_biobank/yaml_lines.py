@@ -1,4 +1,8 @@
-"""Reading YAML while remembering the line of every key and list item."""
+"""Reading YAML while remembering the line of every key and list item, and the problems
+found in such a document (file, line, field path, message).
+
+Shared by the registration documents and the quality rules; pure (no database, no ORM),
+so a command that only validates a file starts fast."""
 
 from __future__ import annotations
 
@@ -64,3 +68,24 @@ def load_yaml(text: str, name: str) -> YamlSource:
     if node is not None:
         _walk(node, (), lines)
     return YamlSource(name, data, lines)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a document: where (file, line, field path) and why."""
+
+    file: str
+    line: int | None
+    path: Path
+    message: str
+
+    @property
+    def field(self) -> str:
+        text = ""
+        for part in self.path:
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        return text or "(document)"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}"

@@ -25,15 +25,28 @@ app = typer.Typer(
 )
 
 from imaging_biobank.cli import (  # noqa: E402  (registers)
+    analysis,
     catalogue,
     clinical,
     deid,
     ingest,
+    quality,
     samples,
     vocabulary,
 )
 
-__all__ = ["app", "catalogue", "clinical", "deid", "ingest", "main", "samples", "vocabulary"]
+__all__ = [
+    "analysis",
+    "app",
+    "catalogue",
+    "clinical",
+    "deid",
+    "ingest",
+    "main",
+    "quality",
+    "samples",
+    "vocabulary",
+]
 
 
 def _reflow(doc: str | None) -> str | None:

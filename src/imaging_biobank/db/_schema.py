@@ -390,8 +390,17 @@ Table('gene', metadata,
     Column('maps_to_id', Integer(), ForeignKey('gene.id')),
 )
 
+Table('harmonised_value', metadata,
+    Column('id', Integer(), primary_key=True),
+    Column('imaging_biomarker_id', Integer(), ForeignKey('imaging_biomarker.id', ondelete='CASCADE'), nullable=False),
+    Column('image_analysis_id', Integer(), ForeignKey('image_analysis.id', ondelete='CASCADE'), nullable=False),
+    Column('batch', String(255), nullable=False),
+    Column('value', Float(), nullable=False),
+)
+
 Table('image_analysis', metadata,
     Column('id', Integer(), primary_key=True),
+    Column('analysis_type', String(32)),
     Column('image_collection_id', Integer(), ForeignKey('image_collection.id'), nullable=False),
     Column('name', String(255), nullable=False),
     Column('description', Text()),
@@ -405,6 +414,11 @@ Table('image_analysis', metadata,
 Table('image_analysis_imaging_biomarker', metadata,
     Column('image_analysis_id', Integer(), ForeignKey('image_analysis.id', ondelete='CASCADE'), primary_key=True),
     Column('imaging_biomarker_id', Integer(), ForeignKey('imaging_biomarker.id', ondelete='CASCADE'), primary_key=True),
+)
+
+Table('image_analysis_imaging_series', metadata,
+    Column('image_analysis_id', Integer(), ForeignKey('image_analysis.id', ondelete='CASCADE'), primary_key=True),
+    Column('imaging_series_id', Integer(), ForeignKey('imaging_series.id', ondelete='CASCADE'), primary_key=True),
 )
 
 Table('image_analysis_preprocessing_parameters', metadata,
@@ -440,6 +454,7 @@ Table('image_collection_modality_information', metadata,
 Table('imaging_biomarker', metadata,
     Column('id', Integer(), primary_key=True),
     Column('kind', String(32), nullable=False),
+    Column('value_type', String(16), nullable=False, server_default='quantitative'),
     Column('imaging_series_id', Integer(), ForeignKey('imaging_series.id'), nullable=False),
     Column('segmentation_id', Integer(), ForeignKey('segmentation.id')),
     Column('name', String(255), nullable=False),
@@ -670,6 +685,14 @@ Table('registration_parameters', metadata,
     Column('updated_at', DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()),
 )
 
+Table('reported_biomarker', metadata,
+    Column('id', Integer(), ForeignKey('imaging_biomarker.id', ondelete='CASCADE'), primary_key=True),
+    Column('sr_sop_instance_uid', String(64)),
+    Column('tracking_identifier', String(255)),
+    Column('tracking_uid', String(64)),
+    Column('method', String(255)),
+)
+
 Table('sample', metadata,
     Column('id', Integer(), primary_key=True),
     Column('identifier', String(255), nullable=False),
@@ -760,6 +783,11 @@ Table('segmentation', metadata,
     Column('property_type_meaning', String(255)),
     Column('algorithm_name', String(255)),
     Column('software_source_code_id', Integer(), ForeignKey('software_source_code.id')),
+    Column('source_sop_instance_uid', String(64)),
+    Column('source_location', Text()),
+    Column('voxel_count', Integer()),
+    Column('volume_mm3', Float()),
+    Column('mask_sha256', String(64)),
     Column('created_at', DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column('updated_at', DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()),
 )

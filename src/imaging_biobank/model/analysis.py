@@ -14,7 +14,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from imaging_biobank.model.base import Base, Timestamps
@@ -24,7 +33,22 @@ from imaging_biobank.model.links import link_table
 from imaging_biobank.model.vocab import Modality, SegmentationType
 
 SEGMENTATION_KINDS = ("manual", "semi_automated", "automated")
-FEATURE_KINDS = ("textural", "deep", "dynamic_signal")
+# textural, deep and dynamic signal are the paper's three feature families; "reported" holds
+# what a radiologist or a tool reported in a DICOM SR (TID 1500) measurement report
+FEATURE_KINDS = ("textural", "deep", "dynamic_signal", "reported")
+VALUE_TYPES = ("quantitative", "qualitative")
+# what an analysis run did: each refers to its software entry (provenance)
+ANALYSIS_TYPES = (
+    "radiomics",
+    "radiomics_import",
+    "segmentation_import",
+    "registration_import",
+    "structured_report_import",
+    "deep_features_import",
+    "dynamic_signal",
+    "harmonisation",
+    "simulation",
+)
 REGISTRATION_KINDS = ("intra_sequence", "inter_sequence", "inter_modal")
 
 
@@ -118,6 +142,10 @@ image_analysis_segmentation = link_table(
 image_analysis_imaging_biomarker = link_table(
     "image_analysis_imaging_biomarker", "image_analysis", "imaging_biomarker"
 )
+# the series a run read (its inputs); segmentations and biomarkers above are what it made
+image_analysis_imaging_series = link_table(
+    "image_analysis_imaging_series", "image_analysis", "imaging_series"
+)
 
 
 class PreprocessingParameters(Base):
@@ -139,8 +167,17 @@ class ImageAnalysis(Timestamps, Base):
     """One run of an analysis pipeline on an image collection."""
 
     __tablename__ = "image_analysis"
+    __table_args__ = (
+        CheckConstraint(
+            "analysis_type IS NULL OR analysis_type IN ("
+            + ", ".join(f"'{k}'" for k in ANALYSIS_TYPES)
+            + ")",
+            name="analysis_type",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    analysis_type: Mapped[str | None] = mapped_column(String(32), index=True)
     image_collection_id: Mapped[int] = mapped_column(ForeignKey("image_collection.id"), index=True)
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
@@ -158,6 +195,9 @@ class ImageAnalysis(Timestamps, Base):
     segmentations: Mapped[list[Segmentation]] = relationship(secondary=image_analysis_segmentation)
     imaging_biomarkers: Mapped[list[ImagingBiomarker]] = relationship(
         secondary=image_analysis_imaging_biomarker
+    )
+    input_series: Mapped[list[ImagingSeries]] = relationship(
+        secondary=image_analysis_imaging_series
     )
 
 
@@ -186,6 +226,12 @@ class Segmentation(Timestamps, Base):
     software_source_code_id: Mapped[int | None] = mapped_column(
         ForeignKey("software_source_code.id")
     )
+    # where it was read from, so the mask can be rebuilt and checked against its digest
+    source_sop_instance_uid: Mapped[str | None] = mapped_column(String(64), index=True)
+    source_location: Mapped[str | None] = mapped_column(Text)
+    voxel_count: Mapped[int | None] = mapped_column(Integer)
+    volume_mm3: Mapped[float | None] = mapped_column(Float)
+    mask_sha256: Mapped[str | None] = mapped_column(String(64))
 
     __mapper_args__ = {"polymorphic_on": kind, "polymorphic_abstract": True}
 
@@ -240,10 +286,17 @@ class ImagingBiomarker(Timestamps, Base):
     """One feature value measured on a series (in a segmentation), coded where a code exists."""
 
     __tablename__ = "imaging_biomarker"
-    __table_args__ = (_kind_check(FEATURE_KINDS),)
+    __table_args__ = (
+        _kind_check(FEATURE_KINDS),
+        CheckConstraint(
+            "value_type IN (" + ", ".join(f"'{k}'" for k in VALUE_TYPES) + ")",
+            name="value_type",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
+    value_type: Mapped[str] = mapped_column(String(16), server_default="quantitative")
     imaging_series_id: Mapped[int] = mapped_column(ForeignKey("imaging_series.id"), index=True)
     segmentation_id: Mapped[int | None] = mapped_column(ForeignKey("segmentation.id"), index=True)
     name: Mapped[str] = mapped_column(String(255), index=True)
@@ -304,3 +357,39 @@ class DynamicSignalFeatures(ImagingBiomarker):
     pharmacokinetic_model: Mapped[str | None] = mapped_column(String(128))  # e.g. Tofts
     input_function: Mapped[str | None] = mapped_column(String(128))
     time_point_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class ReportedBiomarker(ImagingBiomarker):
+    """A measurement or qualitative evaluation read from a DICOM SR measurement report."""
+
+    __tablename__ = "reported_biomarker"
+    __mapper_args__ = {"polymorphic_identity": "reported"}
+
+    id: Mapped[int] = mapped_column(
+        ForeignKey("imaging_biomarker.id", ondelete="CASCADE"), primary_key=True
+    )
+    sr_sop_instance_uid: Mapped[str | None] = mapped_column(String(64), index=True)
+    tracking_identifier: Mapped[str | None] = mapped_column(String(255))
+    tracking_uid: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str | None] = mapped_column(String(255))
+
+
+class HarmonisedValue(Base):
+    """A feature value after harmonisation (ComBat), beside the raw value it came from: the
+    run (an ``image_analysis`` of type harmonisation) holds the parameters."""
+
+    __tablename__ = "harmonised_value"
+    __table_args__ = (UniqueConstraint("imaging_biomarker_id", "image_analysis_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    imaging_biomarker_id: Mapped[int] = mapped_column(
+        ForeignKey("imaging_biomarker.id", ondelete="CASCADE"), index=True
+    )
+    image_analysis_id: Mapped[int] = mapped_column(
+        ForeignKey("image_analysis.id", ondelete="CASCADE"), index=True
+    )
+    batch: Mapped[str] = mapped_column(String(255))
+    value: Mapped[float] = mapped_column(Float)
+
+    imaging_biomarker: Mapped[ImagingBiomarker] = relationship()
+    image_analysis: Mapped[ImageAnalysis] = relationship()

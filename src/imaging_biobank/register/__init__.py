@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from imaging_biobank.register.parse import DocumentError, Problem, parse_document
+from imaging_biobank.register.parse import DocumentError, parse_document
 from imaging_biobank.register.writer import (
     RegisterReport,
     RegistrationConflictError,
     write_document,
 )
+from imaging_biobank.yaml_lines import Problem
 
 __all__ = [
     "DocumentError",

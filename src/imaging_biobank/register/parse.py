@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import ValidationError
 
 from imaging_biobank.register.document import RegistrationDocument, cross_check
-from imaging_biobank.register.source import Path, YamlSource, YamlSyntaxError, load_yaml
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the document: where (file, line, field path) and why."""
-
-    file: str
-    line: int | None
-    path: Path
-    message: str
-
-    @property
-    def field(self) -> str:
-        text = ""
-        for part in self.path:
-            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-        return text or "(document)"
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}"
+from imaging_biobank.yaml_lines import Path, Problem, YamlSource, YamlSyntaxError, load_yaml
 
 
 class DocumentError(ValueError):

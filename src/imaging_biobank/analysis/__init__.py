@@ -1,0 +1,1 @@
+"""Image analysis: segmentations, registrations, radiomics, harmonisation, structured reports."""
