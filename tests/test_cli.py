@@ -170,6 +170,7 @@ COMMANDS = [
     ["import", "registration"],
     ["analyse", "radiomics"],
     ["analyse", "record"],
+    ["query"],
 ]
 
 

@@ -31,6 +31,7 @@ from imaging_biobank.cli import (  # noqa: E402  (registers)
     deid,
     ingest,
     quality,
+    query,
     samples,
     vocabulary,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "ingest",
     "main",
     "quality",
+    "query",
     "samples",
     "vocabulary",
 ]
