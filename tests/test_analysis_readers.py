@@ -410,6 +410,34 @@ def test_nifti_grid_mismatch(tmp_path: Path, ct_series: SeriesGrid) -> None:
 # --- TID 1500 SR (highdicom) ----------------------------------------------------------------
 
 
+def write_measurement_report(path: Path, evidence: list[Any], groups: list[Any]) -> None:
+    """A Comprehensive 3D SR holding a TID 1500 report of ``groups``, written by highdicom."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Person,
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name="Doe^Jane"),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_person_context=observer),
+        procedure_reported=codes.SCT.ImagingProcedure,
+        imaging_measurements=groups,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sr = hd.sr.Comprehensive3DSR(
+            evidence=evidence,
+            content=report[0],
+            series_instance_uid=hd.UID(),
+            series_number=901,
+            sop_instance_uid=hd.UID(),
+            instance_number=1,
+            manufacturer="imaging-biobank tests",
+        )
+    sr.save_as(path)
+
+
 @pytest.fixture(scope="module")
 def sr_file(
     tmp_path_factory: pytest.TempPathFactory,
@@ -426,10 +454,6 @@ def sr_file(
     mm3 = Code("mm3", "UCUM", "cubic millimeter")
     hounsfield = Code("[hnsf'U]", "UCUM", "Hounsfield unit")
     attenuation = Code("112031", "DCM", "Attenuation Coefficient")
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Person,
-        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name="Doe^Jane"),
-    )
     volumetric = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="GTV #1"),
         referenced_segment=hd.sr.ReferencedSegment.from_segmentation(seg, segment_number=1),
@@ -475,24 +499,8 @@ def sr_file(
             )
         ],
     )
-    report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_person_context=observer),
-        procedure_reported=codes.SCT.ImagingProcedure,
-        imaging_measurements=[volumetric, planar, whole_image],
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        sr = hd.sr.Comprehensive3DSR(
-            evidence=[*sources, seg],
-            content=report[0],
-            series_instance_uid=hd.UID(),
-            series_number=901,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer="imaging-biobank tests",
-        )
     path = folder / "sr.dcm"
-    sr.save_as(path)
+    write_measurement_report(path, [*sources, seg], [volumetric, planar, whole_image])
     yield path, seg
 
 

@@ -6,7 +6,6 @@ quantitative and qualitative biomarkers, an ITK registration, and provenance cha
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from imaging_biobank.model import (
     TexturalFeatures,
 )
 from tests.conftest import STS_001
-from tests.test_analysis_readers import _write_seg
+from tests.test_analysis_readers import _write_seg, write_measurement_report
 from tests.test_ingest import run
 
 IMAGE_FOLDERS = {"CT": "CT", "MR": "MR_T1", "PT": "PET"}
@@ -172,28 +171,8 @@ def write_report(folder: Path) -> tuple[Path, Path]:
             hd.sr.QualitativeEvaluation(codes.SCT.Necrosis, codes.SCT.Present)
         ],
     )
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Person,
-        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name="Doe^Jane"),
-    )
-    report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_person_context=observer),
-        procedure_reported=codes.SCT.ImagingProcedure,
-        imaging_measurements=[group],
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        sr = hd.sr.Comprehensive3DSR(
-            evidence=[*sources, seg],
-            content=report[0],
-            series_instance_uid=hd.UID(),
-            series_number=901,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer="imaging-biobank tests",
-        )
     sr_path = folder / "sr.dcm"
-    sr.save_as(sr_path)
+    write_measurement_report(sr_path, [*sources, seg], [group])
     return seg_path, sr_path
 
 

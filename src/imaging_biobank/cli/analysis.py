@@ -306,25 +306,30 @@ def import_segmentation(
     ]
     if not files:
         fail("no files given")
+    from rich.progress import Progress
+
     engine = open_database(db)
     results, failed = [], 0
-    for path in files:
-        try:
-            with session_factory(engine).begin() as session:
-                results.append(
-                    run_import(
-                        session,
-                        path,
-                        series_uid=series,
-                        kind=kind,
-                        annotator_role=annotator_role,
-                        model=model,
-                        model_version=model_version,
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("segmentations", total=len(files))
+        for path in files:
+            try:
+                with session_factory(engine).begin() as session:
+                    results.append(
+                        run_import(
+                            session,
+                            path,
+                            series_uid=series,
+                            kind=kind,
+                            annotator_role=annotator_role,
+                            model=model,
+                            model_version=model_version,
+                        )
                     )
-                )
-        except SegmentationImportError as error:
-            failed += 1
-            console.print(plain(f"refused: {error}"), style="red")
+            except SegmentationImportError as error:
+                failed += 1
+                console.print(plain(f"refused: {error}"), style="red")
+            progress.advance(task)
     if as_json:
         print(json.dumps([r.__dict__ for r in results], indent=2))
     else:

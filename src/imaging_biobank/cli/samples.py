@@ -69,11 +69,24 @@ def _run(
 
     pseudonymiser = load_pseudonymiser(key_file)
     engine = open_database(db)
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}: {task.completed:,} rows"))
     try:
-        if kind == "biomarkers":
-            summary: Any = import_biomarkers(engine, path, collection, pseudonymiser, sheet)
-        else:
-            summary = import_registry(engine, kind, path, collection, pseudonymiser, sheet)
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            task = progress.add_task(f"import {kind}", total=None)
+
+            def advance(rows: int) -> None:
+                progress.advance(task, rows)
+
+            if kind == "biomarkers":
+                summary: Any = import_biomarkers(
+                    engine, path, collection, pseudonymiser, sheet, advance
+                )
+            else:
+                summary = import_registry(
+                    engine, kind, path, collection, pseudonymiser, sheet, advance
+                )
     except (TableError, CollectionLookupError) as error:
         fail(f"{path}: {error}" if isinstance(error, CollectionLookupError) else str(error))
     rows = [("rows read", summary.rows), ("stored (new or changed)", summary.stored)]

@@ -187,14 +187,20 @@ class _Parser:
             return value
         if kind != "word" or value.lower() in ("and", "or", "not"):
             raise QuerySyntaxError(f"expected a value at {at}, found {value!r}")
-        try:
-            return int(value)
-        except ValueError:
-            pass
-        try:
-            return float(value)
-        except ValueError:
-            return value
+        return _number_or_word(value)
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _number_or_word(value: str) -> Any:
+    """A bare value as a number when it reads as one (``3``, ``2.5``), else as written."""
+    if _INTEGER.fullmatch(value):
+        return int(value)
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def parse_text(text: str) -> Query:

@@ -109,7 +109,7 @@ class _Compiler:
     def term_ids(self, table: str, values: Iterable[Any]) -> list[int]:
         pairs: set[tuple[str, str]] = set()
         for value in values:
-            pairs |= equivalent_terms(table, value)
+            pairs |= equivalent_terms(table, str(value))
         t, v = T[table], T["vocabulary"]
         rows = self.conn.execute(
             select(t.c.id, v.c.name, t.c.code)

@@ -92,11 +92,13 @@ def key(name: str) -> Key:
     return found
 
 
-def equivalent_terms(table: str, value: str) -> set[tuple[str, str]]:
+@cache
+def equivalent_terms(table: str, value: str) -> frozenset[tuple[str, str]]:
     """(vocabulary, code) of the term ``value`` names and of its counterparts in the other
-    editions of ``table`` (terms that map to it, the term it maps to)."""
+    editions of ``table`` (terms that map to it, the term it maps to); cached, as every
+    query with the value asks again."""
     try:
-        term = catalog.resolve(table, str(value))
+        term = catalog.resolve(table, value)
     except catalog.UnknownTermError as error:
         raise QueryKeyError(str(error)) from None
     found = {(term.vocabulary, term.code)}
@@ -106,7 +108,7 @@ def equivalent_terms(table: str, value: str) -> set[tuple[str, str]]:
         for other in catalog.terms(info.name):
             if other.maps_to and (other.maps_to in found):
                 found.add((other.vocabulary, other.code))
-    return found
+    return frozenset(found)
 
 
 @cache

@@ -13,25 +13,12 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, insert, select
 
 from imaging_biobank.db._schema import metadata
+from imaging_biobank.samples.terms import TermRows
 from imaging_biobank.vocab import catalog
 
 T = metadata.tables
 UNKNOWN_SEX = "Unknown"
 IN_CHUNK = 500
-
-
-def sex_id(conn: Connection, code: str) -> int:
-    """The row id of a MIABIS sex term (``Male``, ``Unknown``, ...)."""
-    term = catalog.resolve("sex", code)
-    sex, vocabulary = T["sex"], T["vocabulary"]
-    found = conn.execute(
-        select(sex.c.id)
-        .join(vocabulary, vocabulary.c.id == sex.c.vocabulary_id)
-        .where(vocabulary.c.name == term.vocabulary, sex.c.code == term.code)
-    ).scalar_one_or_none()
-    if found is None:
-        raise LookupError(f"sex {term.code!r} is not loaded: run `imaging-biobank init`")
-    return int(found)
 
 
 def donor_ids(conn: Connection, pseudonyms: Iterable[str]) -> dict[str, int]:
@@ -48,7 +35,7 @@ def donor_ids(conn: Connection, pseudonyms: Iterable[str]) -> dict[str, int]:
             found[pseudonym] = int(id_)
     new = [p for p in wanted if p not in found]
     if new:
-        unknown = sex_id(conn, UNKNOWN_SEX)
+        unknown = TermRows(conn).id(catalog.resolve("sex", UNKNOWN_SEX))
         ids = conn.execute(
             insert(donor).returning(donor.c.id, sort_by_parameter_order=True),
             [{"pseudonym": p, "sex_id": unknown} for p in new],
