@@ -3,6 +3,7 @@
 Importing this package registers every table on ``Base.metadata``.
 """
 
+from imaging_biobank.model.access import ApiToken, AuditEntry
 from imaging_biobank.model.analysis import (
     AutomatedSegmentation,
     DeepFeatures,
@@ -45,6 +46,7 @@ from imaging_biobank.model.imaging import (
 )
 from imaging_biobank.model.individuals import Event, Sample, SampleDonor
 from imaging_biobank.model.miabis import Biobank, ContactInformation, JuristicPerson, Study
+from imaging_biobank.model.release import CohortRelease, CohortReleaseInstance, CohortReleaseSeries
 from imaging_biobank.model.vocab import (
     TERM_TABLES,
     AgeUnit,
@@ -74,6 +76,8 @@ __all__ = [
     "AcquisitionParameters",
     "AgeUnit",
     "Algorithm",
+    "ApiToken",
+    "AuditEntry",
     "AutomatedSegmentation",
     "Base",
     "Biobank",
@@ -81,6 +85,9 @@ __all__ = [
     "ClinicalRecord",
     "ClinicalValue",
     "ClinicalVariableCollection",
+    "CohortRelease",
+    "CohortReleaseInstance",
+    "CohortReleaseSeries",
     "Collection",
     "CollectionCategory",
     "ContactInformation",
