@@ -68,8 +68,8 @@ class Counts:
     series: int = 0
     instances: int = 0
 
-    def obfuscated(self) -> Counts:
-        return Counts(*(obfuscate(v) for v in self.__dict__.values()))
+    def obfuscated(self, step: int = 10) -> Counts:
+        return Counts(*(obfuscate(v, step) for v in self.__dict__.values()))
 
 
 @dataclass
@@ -345,8 +345,10 @@ def count(
     role: str = "researcher",
     purpose: Purpose | None = None,
     by: Sequence[str] = (),
+    step: int = 10,
 ) -> CohortResult:
-    """Counts of the cohort, in total and per collection (obfuscated for researchers)."""
+    """Counts of the cohort, in total and per collection (obfuscated for researchers: 1 to
+    ``step - 1`` show as ``step``, others are rounded to multiples of ``step``)."""
     if role not in ROLES:
         raise QueryKeyError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     cohort = compile_query(conn, query, purpose)
@@ -394,14 +396,14 @@ def count(
         else:
             continue
         if counts.donors:
-            shown = counts.obfuscated() if role == "researcher" else counts
+            shown = counts.obfuscated(step) if role == "researcher" else counts
             rows.append({"collection": ident, "kind": kind, **shown.__dict__})
-    strata = {name: _stratum(conn, cohort, name, role) for name in by}
-    shown_totals = totals.obfuscated() if role == "researcher" else totals
+    strata = {name: _stratum(conn, cohort, name, role, step) for name in by}
+    shown_totals = totals.obfuscated(step) if role == "researcher" else totals
     return CohortResult(text, shown_totals, rows, strata, role == "researcher")
 
 
-def _stratum(conn: Connection, cohort: Cohort, name: str, role: str) -> dict[str, int]:
+def _stratum(conn: Connection, cohort: Cohort, name: str, role: str, step: int) -> dict[str, int]:
     d, sex, s, study = T["sample_donor"], T["sex"], T["imaging_series"], T["imaging_study"]
     donors = cohort.donors.subquery()
     if name == "sex":
@@ -431,12 +433,12 @@ def _stratum(conn: Connection, cohort: Cohort, name: str, role: str) -> dict[str
             .group_by(band)
         ).all()
         return {
-            f"{int(b)}-{int(b) + 9}": obfuscate(int(n)) if role == "researcher" else int(n)
+            f"{int(b)}-{int(b) + 9}": obfuscate(int(n), step) if role == "researcher" else int(n)
             for b, n in rows
         }
     else:
         raise QueryKeyError(f"unknown stratifier {name!r}; use sex, age or modality")
-    return {str(k): obfuscate(int(n)) if role == "researcher" else int(n) for k, n in rows}
+    return {str(k): obfuscate(int(n), step) if role == "researcher" else int(n) for k, n in rows}
 
 
 MANIFEST_COLUMNS = (
