@@ -33,6 +33,7 @@ from imaging_biobank.cli import (  # noqa: E402  (registers)
     quality,
     query,
     samples,
+    server,
     vocabulary,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "quality",
     "query",
     "samples",
+    "server",
     "vocabulary",
 ]
 

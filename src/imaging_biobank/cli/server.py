@@ -1,0 +1,141 @@
+"""``imaging-biobank serve`` (the REST API and the web catalogue), ``token`` (who may use
+them) and ``audit`` (what they did)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from imaging_biobank.cli import app
+from imaging_biobank.cli.common import DbOption, JsonOption, console, fail, open_database, plain
+from imaging_biobank.cli.runs import KeyFileOption
+
+token_app = typer.Typer(help="API tokens: make (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    key_file: KeyFileOption = None,
+    step: Annotated[
+        int,
+        typer.Option(
+            "--obfuscation-step",
+            min=1,
+            help="Researchers' counts: 1 to STEP-1 show as STEP, others rounded to STEP.",
+        ),
+    ] = 10,
+    db: DbOption = None,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs) and the web catalogue on HOST:PORT.
+
+    Every page and route but /health needs a token: make one with [bold]imaging-biobank
+    token create NAME --role researcher[/] and sign in on the page with it. With
+    --key-file, data managers can enter e-form records (their ids are pseudonymised)."""
+    import uvicorn
+
+    from imaging_biobank.api.app import create_app
+    from imaging_biobank.api.deps import ApiSettings
+    from imaging_biobank.config import Settings
+
+    engine = open_database(db)
+    key = key_file if key_file is not None else Settings.from_env().key_file
+    if key is not None and not Path(key).exists():
+        fail(f"no key file at {key}")
+    application = create_app(ApiSettings(engine, obfuscation_step=step, key_file=key))
+    console.print(f"imaging-biobank on http://{host}:{port}/ (API docs: /docs); Ctrl-C stops")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="Who holds the token (unique).")],
+    role: Annotated[
+        str, typer.Option("--role", help="researcher, data_manager or admin.")
+    ] = "researcher",
+    days: Annotated[
+        int | None, typer.Option("--days", min=1, help="Expires after this many days.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Make a token and print it: it is shown only now (the database keeps its hash)."""
+    from imaging_biobank.access.tokens import TokenError, create_token
+
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
+    engine = open_database(db)
+    try:
+        with engine.begin() as conn:
+            token = create_token(conn, name, role, expires=expires)
+    except TokenError as error:
+        fail(str(error))
+    print(token)
+
+
+@token_app.command("list")
+def token_list(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """The tokens (names, roles, dates; never the tokens themselves)."""
+    from rich.table import Table
+
+    from imaging_biobank.access.tokens import list_tokens
+
+    with open_database(db).connect() as conn:
+        rows = list_tokens(conn)
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table("name", "role", "created", "expires", "revoked")
+    for row in rows:
+        table.add_row(*(plain(v) for v in row.values()))
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="The token's name.")], db: DbOption = None
+) -> None:
+    """Revoke a token: requests with it get 401 from now on."""
+    from imaging_biobank.access.tokens import TokenError, revoke_token
+
+    try:
+        with open_database(db).begin() as conn:
+            revoke_token(conn, name)
+    except TokenError as error:
+        fail(str(error))
+    console.print(plain(f"revoked {name}"))
+
+
+@app.command()
+def audit(
+    actor: Annotated[str | None, typer.Option("--actor", help="Only this token's.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The audit log of the API and pages: who, when, what query, how many results."""
+    from rich.table import Table
+
+    from imaging_biobank.access.audit import entries
+
+    with open_database(db).connect() as conn:
+        rows = entries(conn, actor=actor, limit=limit)
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table("at", "actor", "role", "action", "query", "results", "status")
+    for row in rows:
+        table.add_row(
+            plain(row["at"]),
+            plain(row["actor"]),
+            plain(row["role"]),
+            plain(row["action"]),
+            plain(row["query"]),
+            plain(row["result_count"]),
+            plain(row["status"]),
+        )
+    console.print(table)

@@ -1,0 +1,1 @@
+"""The web catalogue: server-rendered pages (Jinja2) over the same services as the API."""
