@@ -109,13 +109,17 @@ def test_every_file_column_has_a_table_column_and_every_mapping_resolves() -> No
         table = TERM_TABLES[info.table].__table__  # type: ignore[attr-defined]
         rows = catalog.rows(info.name)
         columns = set(rows[0]) if rows else set()
-        missing = columns - set(table.c.keys()) - {"maps_to", "parent"}
+        # relations between terms (hierarchies) live in the catalogue, not in the tables
+        missing = columns - set(table.c.keys()) - {"maps_to", "parent", "within", "covers"}
         assert not missing, f"{info.file}: {missing}"
         for term in catalog.terms(info.name):
             if term.maps_to:
                 catalog.term(*term.maps_to)
             if term.get("parent"):
                 catalog.term(info.name, term.get("parent"))
+            for region in f"{term.get('within')}|{term.get('covers')}".split("|"):
+                if region.strip():
+                    catalog.term(info.name, region.strip())
 
 
 def test_primage_lists_are_exactly_the_directory_lookups() -> None:
@@ -227,3 +231,17 @@ def test_case_and_spacing_do_not_matter(data: st.DataObject) -> None:
         and catalog.vocabulary(found.vocabulary).priority
         < catalog.vocabulary(exact.vocabulary).priority
     )
+
+
+def test_body_parts_form_a_hierarchy_of_regions() -> None:
+    from imaging_biobank.vocab.regions import regions_of, showing
+
+    assert regions_of("PANCREATICDUCT") == {"PANCREATICDUCT", "PANCREAS", "ABDOMEN", "TRUNK"}
+    abdomen = showing("ABDOMEN")
+    assert {"ABDOMEN", "PANCREAS", "KIDNEY", "ADRENAL", "CHESTABDPELVIS", "WHOLEBODY"} <= abdomen
+    assert not {"CHEST", "LUNG", "HEAD", "NECKCHEST"} & abdomen
+    # an organ is not taken to be shown by a scan of its region
+    assert showing("PANCREAS") == {"PANCREAS", "PANCREATICDUCT"}
+    # any edition or spelling of the value: the PRIMAGE list, a synonym
+    assert showing("ABD") == abdomen == showing("Abdomen")
+    assert "LOWERLEG" in showing("EXTREMITY") and "FOREARM" in showing("UPPERLIMB")

@@ -184,6 +184,7 @@ def build_body_parts_annex_l(args: argparse.Namespace) -> list[Row]:
     unknown = set(spellings) - set(current)
     if unknown:
         raise SystemExit(f"body_part_spellings.csv names terms not in Annex L: {unknown}")
+    regions = body_part_regions(set(current))
     rows = []
     for term, (_scheme, code, meaning, paired) in sorted(current.items()):
         codes = set(legacy.get(term, set()))
@@ -200,9 +201,32 @@ def build_body_parts_annex_l(args: argparse.Namespace) -> list[Row]:
                 "legacy_snomed_codes": " | ".join(sorted(codes)),
                 "maps_to": f"body-part-examined.primage:{target}" if target else "",
                 "synonyms": " | ".join(spellings.get(term, [])),
+                **regions.get(term, {"within": "", "covers": ""}),
             }
         )
     return rows
+
+
+def body_part_regions(known: set[str]) -> dict[str, dict[str, str]]:
+    """``body_part_regions.csv``: the region each term lies within and the regions a
+    combined term covers; every code must be an Annex L term, and ``within`` must not loop."""
+    regions: dict[str, dict[str, str]] = {}
+    with (SOURCES / "body_part_regions.csv").open() as f:
+        for r in csv.DictReader(f):
+            term = r["body_part_examined"]
+            named = [c.strip() for c in f"{r['within']}|{r['covers']}".split("|") if c.strip()]
+            unknown = {term, *named} - known
+            if unknown or term in regions:
+                raise SystemExit(f"body_part_regions.csv, {term}: unknown or repeated {unknown}")
+            regions[term] = {"within": r["within"], "covers": r["covers"]}
+    for term in regions:
+        seen, step = {term}, regions[term]["within"]
+        while step:
+            if step in seen:
+                raise SystemExit(f"body_part_regions.csv: {term} lies within itself via {step}")
+            seen.add(step)
+            step = regions.get(step, {"within": ""})["within"]
+    return regions
 
 
 def _clean_uid(value: str) -> str:
@@ -479,8 +503,10 @@ VOCABULARIES: list[Spec] = [
         "DICOM PS3.16 Annex L Table L-1 (as shipped in highdicom {highdicom})",
         "highdicom {highdicom}: highdicom/_standard/anatomic_regions.json; "
         "earlier-edition codes accepted "
-        "on read from dicom2fhir 0.1.25 (tools/sources) and the PRIMAGE list",
-        "MIT (highdicom)",
+        "on read from dicom2fhir 0.1.25 (tools/sources) and the PRIMAGE list; regions each "
+        "term lies within or covers curated by imaging-biobank (tools/sources/"
+        "body_part_regions.csv, after SNOMED CT's anatomy)",
+        "MIT (highdicom); regions: Apache-2.0 (imaging-biobank)",
         "dicom_body_part_annex_l.csv",
         priority=0,
         build=build_body_parts_annex_l,
