@@ -45,8 +45,9 @@ def serve(
     from imaging_biobank.config import Settings
 
     engine = open_database(db)
-    key = key_file if key_file is not None else Settings.from_env().key_file
-    if key is not None and not Path(key).exists():
+    configured = key_file if key_file is not None else Settings.from_env().key_file
+    key = Path(configured) if configured is not None else None
+    if key is not None and not key.exists():
         fail(f"no key file at {key}")
     application = create_app(ApiSettings(engine, obfuscation_step=step, key_file=key))
     console.print(f"imaging-biobank on http://{host}:{port}/ (API docs: /docs); Ctrl-C stops")
