@@ -53,9 +53,16 @@ demo: install
 	$(BIN)/imaging-biobank deid verify demo/deid --against $(STS)
 	$(BIN)/imaging-biobank stats --db $(DEMO_URL)
 	$(BIN)/imaging-biobank linkage --db $(DEMO_URL)
+	$(BIN)/imaging-biobank query "modality = CT and body_part = ABDOMEN and slice_thickness <= 3 \
+		and material_type = TISSUE_FROZEN and diagnosis in C74" --role data_manager --db $(DEMO_URL)
+	@umask 077; for role in researcher data_manager; do \
+		$(BIN)/imaging-biobank token create demo-$$role --role $$role --replace --db $(DEMO_URL) \
+			> demo/$$role.token || exit 1; done
 	@echo "Demo database: $(DEMO_DB) (reports of files not ingested: demo/*.jsonl);"
 	@echo "de-identified copies of STS_001: demo/deid. Try:"
 	@echo "  $(BIN)/imaging-biobank show collection $(BIOBANK):collection:NB_IMAGING --db $(DEMO_URL)"
+	@echo "Browse it: $(BIN)/imaging-biobank serve $(DEMO_ARGS), open http://127.0.0.1:8000/"
+	@echo "  and sign in with the token in demo/researcher.token (or demo/data_manager.token)"
 
 ## system-deps: the servers the tests start (PostgreSQL), from Debian packages
 system-deps:

@@ -262,6 +262,25 @@ def test_revoked_and_expired_tokens_are_refused(api: Api) -> None:
     assert api.client.get("/api/collections", headers=api.as_(token)).status_code == 401
 
 
+def test_a_replaced_token_stops_working_and_the_new_one_works(api: Api) -> None:
+    made = [
+        CliRunner().invoke(
+            cli, ["token", "create", "demo", "--role", "data_manager", "--replace", "--db", api.url]
+        )
+        for _ in range(2)
+    ]
+    assert [m.exit_code for m in made] == [0, 0], made[0].output
+    first, second = (m.output.strip() for m in made)
+    assert api.client.get("/api/collections", headers=api.as_(first)).status_code == 401
+    assert api.client.get("/api/collections", headers=api.as_(second)).status_code == 200
+    again = CliRunner().invoke(cli, ["token", "create", "demo", "--db", api.url])
+    assert again.exit_code == 2 and "exists" in again.output
+    listed = CliRunner().invoke(cli, ["token", "list", "--json", "--db", api.url])
+    names = {t["name"]: t for t in json.loads(listed.output)}
+    assert names["demo"]["revoked_at"] is None
+    assert [n for n in names if n.startswith("demo#")] and "token_sha256" not in listed.output
+
+
 def test_catalogue_counts_are_obfuscated_for_researchers(api: Api) -> None:
     shown = api.client.get("/api/collections/REFERENCE_IMAGING", headers=api.as_(api.researcher))
     exact = api.client.get("/api/collections/REFERENCE_IMAGING", headers=api.as_(api.admin))

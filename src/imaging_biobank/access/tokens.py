@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from imaging_biobank.db._schema import metadata
 
@@ -45,15 +45,32 @@ def digest(token: str) -> str:
 
 
 def create_token(
-    conn: Connection, name: str, role: str, *, expires: dt.datetime | None = None
+    conn: Connection,
+    name: str,
+    role: str,
+    *,
+    expires: dt.datetime | None = None,
+    replace: bool = False,
 ) -> str:
-    """A new token for ``name`` with ``role``; returns the token (it is not stored)."""
+    """A new token for ``name`` with ``role``; returns the token (it is not stored). With
+    ``replace``, a token of that name is revoked and renamed ``name#id`` first (the audit
+    log keeps pointing at it)."""
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
-    if not name.strip():
-        raise TokenError("a token needs the name of who holds it")
-    if conn.execute(select(TOKENS.c.id).where(TOKENS.c.name == name)).first() is not None:
+    if not name.strip() or "#" in name:
+        raise TokenError("a token needs the name of who holds it (without '#')")
+    old = conn.execute(select(TOKENS.c.id).where(TOKENS.c.name == name)).scalar()
+    if old is not None and not replace:
         raise TokenError(f"a token named {name!r} exists: revoke it or choose another name")
+    if old is not None:
+        conn.execute(
+            update(TOKENS)
+            .where(TOKENS.c.id == old)
+            .values(
+                name=f"{name}#{old}",
+                revoked_at=func.coalesce(TOKENS.c.revoked_at, dt.datetime.now(dt.UTC)),
+            )
+        )
     token = PREFIX + secrets.token_urlsafe(32)
     conn.execute(
         insert(TOKENS).values(

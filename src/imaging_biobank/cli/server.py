@@ -63,6 +63,9 @@ def token_create(
     days: Annotated[
         int | None, typer.Option("--days", min=1, help="Expires after this many days.")
     ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Revoke a token of that name first.")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Make a token and print it: it is shown only now (the database keeps its hash)."""
@@ -72,7 +75,7 @@ def token_create(
     engine = open_database(db)
     try:
         with engine.begin() as conn:
-            token = create_token(conn, name, role, expires=expires)
+            token = create_token(conn, name, role, expires=expires, replace=replace)
     except TokenError as error:
         fail(str(error))
     print(token)
