@@ -171,6 +171,17 @@ COMMANDS = [
     ["analyse", "radiomics"],
     ["analyse", "record"],
     ["query"],
+    ["serve"],
+    ["token", "create"],
+    ["token", "list"],
+    ["token", "revoke"],
+    ["audit"],
+    ["release", "create"],
+    ["release", "list"],
+    ["release", "show"],
+    ["release", "manifest"],
+    ["release", "diff"],
+    ["release", "verify"],
 ]
 
 

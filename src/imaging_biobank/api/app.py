@@ -13,7 +13,15 @@ from imaging_biobank import __version__
 from imaging_biobank.access.audit import record
 from imaging_biobank.api import problems
 from imaging_biobank.api.deps import ApiSettings, AuditNote
-from imaging_biobank.api.routes import admin, catalogue, cohorts, forms, health, quality
+from imaging_biobank.api.routes import (
+    admin,
+    catalogue,
+    cohorts,
+    forms,
+    health,
+    quality,
+    releases,
+)
 
 log = logging.getLogger("imaging_biobank.api")
 
@@ -55,6 +63,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         openapi_tags=[
             {"name": "catalogue", "description": "Biobanks, collections, studies"},
             {"name": "cohorts", "description": "Cohort queries: counts and manifests"},
+            {"name": "releases", "description": "Frozen, citable cohort manifests"},
             {"name": "e-forms", "description": "Clinical e-forms and record entry"},
             {"name": "quality", "description": "Quality-check reports"},
             {"name": "admin", "description": "The audit log"},
@@ -76,7 +85,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         await run_in_threadpool(_write_audit, settings, request, response.status_code)
         return response
 
-    for module in (health, catalogue, cohorts, forms, quality, admin):
+    for module in (health, catalogue, cohorts, releases, forms, quality, admin):
         app.include_router(module.router)
     from imaging_biobank.web.pages import router as pages
 

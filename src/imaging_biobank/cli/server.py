@@ -37,7 +37,10 @@ def serve(
 
     Every page and route but /health needs a token: make one with [bold]imaging-biobank
     token create NAME --role researcher[/] and sign in on the page with it. With
-    --key-file, data managers can enter e-form records (their ids are pseudonymised)."""
+    --key-file, data managers can enter e-form records (their ids are pseudonymised).
+
+    Example: [bold]imaging-biobank serve --db sqlite:///demo/biobank.db --key-file
+    demo/biobank.key --port 8000[/]"""
     import uvicorn
 
     from imaging_biobank.api.app import create_app
@@ -68,7 +71,9 @@ def token_create(
     ] = False,
     db: DbOption = None,
 ) -> None:
-    """Make a token and print it: it is shown only now (the database keeps its hash)."""
+    """Make a token and print it: it is shown only now (the database keeps its hash).
+
+    Example: [bold]imaging-biobank token create alice --role researcher --days 90[/]"""
     from imaging_biobank.access.tokens import TokenError, create_token
 
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
@@ -83,7 +88,9 @@ def token_create(
 
 @token_app.command("list")
 def token_list(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """The tokens (names, roles, dates; never the tokens themselves)."""
+    """The tokens (names, roles, dates; never the tokens themselves).
+
+    Example: [bold]imaging-biobank token list --json[/]"""
     from rich.table import Table
 
     from imaging_biobank.access.tokens import list_tokens
@@ -103,7 +110,9 @@ def token_list(db: DbOption = None, as_json: JsonOption = False) -> None:
 def token_revoke(
     name: Annotated[str, typer.Argument(help="The token's name.")], db: DbOption = None
 ) -> None:
-    """Revoke a token: requests with it get 401 from now on."""
+    """Revoke a token: requests with it get 401 from now on.
+
+    Example: [bold]imaging-biobank token revoke alice[/]"""
     from imaging_biobank.access.tokens import TokenError, revoke_token
 
     try:
@@ -121,7 +130,9 @@ def audit(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The audit log of the API and pages: who, when, what query, how many results."""
+    """The audit log of the API and pages: who, when, what query, how many results.
+
+    Example: [bold]imaging-biobank audit --actor alice --limit 20[/]"""
     from rich.table import Table
 
     from imaging_biobank.access.audit import entries
