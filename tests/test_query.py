@@ -22,7 +22,7 @@ from imaging_biobank.query.ast import (
 from imaging_biobank.query.engine import count, obfuscate
 from imaging_biobank.query.keys import QueryKeyError
 from tests.conftest import STS_001
-from tests.test_ingest import PYDICOM_FILES, run
+from tests.test_ingest import PYDICOM_FILES, query, run
 
 EXAMPLE = "modality = PT and material_type = TISSUE_FROZEN and diagnosis in C74"
 NB_TISSUE = "bbmri-eric:ID:ES_PRIMAGE:collection:NB_TISSUE"
@@ -143,6 +143,26 @@ def test_series_criteria_hold_for_one_series(registered: Engine, cohort_db: str)
     # series criteria are true of one series: STS_001's series other than its MR
     assert not_mr.totals.donors == 1 and not_mr.totals.series == 5  # CT, PET, 3 RTSTRUCT
     assert orpha.totals.donors == 1 and orpha.totals.samples == 1  # C71.7 is under C71
+
+
+def test_body_parts_match_with_their_regions(registered: Engine, cohort_db: str) -> None:
+    """ABDOMEN matches series of the abdomen and of regions covering it (pydicom's whole-body
+    NM), TRUNK also the chest and spine; an organ is not matched by a scan of its region."""
+
+    def series_of(*values: str) -> int:
+        stored = query(registered, "SELECT body_part_examined_value FROM imaging_series")
+        wanted = {v.replace(" ", "") for v in values}
+        return sum(1 for (v,) in stored if v and v.upper().replace(" ", "") in wanted)
+
+    def series(text_: str) -> int:
+        with registered.connect() as conn:
+            return count(conn, parse_text(text_), role="data_manager").totals.series
+
+    assert series_of("WHOLE BODY") == 1 and series_of("ABDOMEN") >= 1
+    assert series("body_part = ABDOMEN") == series_of("ABDOMEN", "WHOLE BODY")
+    assert series("body_part = TRUNK") == series_of("ABDOMEN", "CHEST", "CSPINE", "WHOLE BODY")
+    assert series("body_part = PANCREAS") == 0
+    assert series("body_part = ABD") == series("body_part = ABDOMEN")  # a spelling of it
 
 
 def test_consent_rules_out_a_commercial_purpose(registered: Engine, cohort_db: str) -> None:

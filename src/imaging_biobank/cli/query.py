@@ -60,8 +60,12 @@ def query(
     Criteria: modality, body_part, dataset_type, manufacturer, model, kernel, acquisition
     parameters as numbers (slice_thickness, kvp, echo_time, ...), study_date, age, sex,
     diagnosis (ICD-10 with its sub-codes, ORPHA), material_type, storage_temperature,
-    collection. Operators: = != < <= > >= in between, and / or / not, parentheses. For the
-    researcher role counts of 1 to 9 show as 10 and others are rounded to tens.
+    collection, study (MIABIS study id), samples (how many), gene (HGNC), and the families
+    eform.<field> (any e-form field, typed), biomarker.<gene|name> (a molecular result),
+    feature.<name|code> and harmonised.<name|code> (radiomic features, raw or ComBat); quote
+    a name that is not a word: biomarker."11q loss" = absent. --keys lists them all.
+    Operators: = != < <= > >= in between, and / or / not, parentheses. For the researcher
+    role counts of 1 to 9 show as 10 and others are rounded to tens.
 
     Example: [bold]imaging-biobank query "modality = CT and body_part = ABDOMEN and
     slice_thickness <= 3 and material_type = TISSUE_FROZEN and diagnosis in C74"[/]

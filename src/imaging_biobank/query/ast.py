@@ -8,7 +8,9 @@ and kept). The text form reads like the CLI example:
     modality = CT and body_part = ABDOMEN and slice_thickness <= 3
     and (material_type = TISSUE_FROZEN or not diagnosis in C74, C71)
 
-Both parse into the same tree; ``to_text`` and ``to_json`` write it back.
+Both parse into the same tree; ``to_text`` and ``to_json`` write it back. A key of a family
+(``eform.ldh``, ``feature.8ZQL``) whose name is not a plain word is quoted after the dot:
+``biomarker."11q loss" = absent``, ``feature."Volume (mm3)" > 10`` (or quoted whole).
 """
 
 from __future__ import annotations
@@ -74,11 +76,10 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
         match = _TOKEN.match(text, position)
         if match is None:
             raise QuerySyntaxError(f"cannot read {text[position : position + 20]!r} at {position}")
-        kind = match.lastgroup or ""
-        value = match.group(kind)
-        if kind in ("dq", "sq"):
-            kind = "string"
-        out.append((kind, value, match.start(kind)))
+        group = match.lastgroup or ""
+        value = match.group(group)
+        kind = "string" if group in ("dq", "sq") else group
+        out.append((kind, value, match.start(group)))
         position = match.end()
     return out
 
@@ -136,8 +137,17 @@ class _Parser:
 
     def comparison(self) -> Leaf:
         kind, key, at = self.take()
-        if kind != "word":
+        if kind not in ("word", "string"):
             raise QuerySyntaxError(f"expected a key at {at}, found {key!r}")
+        quoted = self.peek()
+        if (
+            kind == "word"
+            and key.endswith(".")
+            and quoted is not None
+            and quoted[0] == "string"
+            and quoted[2] - 1 == at + len(key)  # prefix."a name", nothing between
+        ):
+            key += self.take()[1]
         op_kind, op, op_at = self.take()
         negate = False
         if op_kind == "word" and op.lower() == "not":
@@ -265,20 +275,45 @@ def to_json(query: Query) -> dict[str, Any]:
     return {"operand": query.operand, "children": [to_json(c) for c in query.children]}
 
 
+_WORD = re.compile(r"[^\s()<>=!,\"']+")
+
+
+def _quoted(text: str) -> str:
+    """A text in the quotes the tokenizer reads (it has no escapes): double, else single."""
+    if '"' not in text:
+        return f'"{text}"'
+    if "'" not in text:
+        return f"'{text}'"
+    raise QuerySyntaxError(f"{text!r} holds both quote characters: use the JSON form")
+
+
 def _value_text(value: Any) -> str:
     text = str(value)
-    return text if re.fullmatch(r"[^\s()<>=!,\"']+", text) else json.dumps(text)
+    if _WORD.fullmatch(text) and text.lower() not in ("and", "or", "not"):
+        return text
+    return _quoted(text)
+
+
+def _key_text(key: str) -> str:
+    """A key as the text form reads it: ``prefix."a name"`` when the name is not a word."""
+    if _WORD.fullmatch(key):
+        return key
+    prefix, dot, name = key.partition(".")
+    if dot and _WORD.fullmatch(prefix + dot):
+        return prefix + dot + _quoted(name)
+    return _quoted(key)
 
 
 def to_text(query: Query, nested: bool = False) -> str:
     if isinstance(query, Leaf):
+        key = _key_text(query.key)
         if query.type in ("IN", "NOT_IN"):
             values = ", ".join(_value_text(v) for v in query.value)
-            return f"{query.key} {'not in' if query.type == 'NOT_IN' else 'in'} ({values})"
+            return f"{key} {'not in' if query.type == 'NOT_IN' else 'in'} ({values})"
         if query.type == "BETWEEN":
             low, high = query.value
-            return f"{query.key} between {_value_text(low)} and {_value_text(high)}"
-        return f"{query.key} {SYMBOLS[query.type]} {_value_text(query.value)}"
+            return f"{key} between {_value_text(low)} and {_value_text(high)}"
+        return f"{key} {SYMBOLS[query.type]} {_value_text(query.value)}"
     if query.operand == "NOT":
         return f"not {to_text(query.children[0], True)}"
     text = f" {query.operand.lower()} ".join(to_text(c, True) for c in query.children)
