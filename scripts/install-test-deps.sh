@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the servers the tests start on loopback, from Debian packages, when missing:
 # PostgreSQL (server binaries; the tests run their own private cluster) and the Orthanc PACS
-# with its DICOMweb plugin (the tests run their own Orthanc process with a temporary storage).
+# with its DICOMweb plugin (the tests run their own Orthanc process with a temporary storage),
+# and Chromium (the web catalogue's end-to-end tests drive it headless through Playwright).
 # In CI (CI=true) a failure to install is an error: tests that need a server must run there.
 set -uo pipefail
 
@@ -20,11 +21,16 @@ have_orthanc_dicomweb() {
   [ -e "$ORTHANC_DICOMWEB_PLUGIN" ]
 }
 
+have_chromium() {
+  command -v chromium >/dev/null 2>&1
+}
+
 missing_packages() {
   packages=()
   have_postgres || packages+=(postgresql)
   have_orthanc || packages+=(orthanc)
   have_orthanc_dicomweb || packages+=(orthanc-dicomweb)
+  have_chromium || packages+=(chromium)
 }
 
 missing_packages

@@ -196,6 +196,37 @@ def test_the_example_query_is_the_same_in_python_the_cli_and_rest(api: Api) -> N
     assert commercial["totals"]["donors"] == 0
 
 
+ISSUE_QUERY = (
+    "modality = CT and body_part = ABDOMEN and slice_thickness <= 3"
+    " and material_type = TISSUE_FROZEN and diagnosis in C74"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ISSUE_QUERY,
+        "modality = CT and body_part = ABDOMEN and slice_thickness <= 3",
+        "body_part = ABDOMEN and not modality = NM",
+        "modality = MR and slice_thickness <= 3 or material_type = TISSUE_FROZEN",
+    ],
+)
+def test_python_cli_and_rest_give_the_same_donors_and_series(api: Api, text: str) -> None:
+    tree = parse_text(text)
+    with api.engine.connect() as conn:
+        python = count(conn, tree, role="data_manager").totals.__dict__
+        rows = json.loads(json.dumps(manifest(conn, tree, role="data_manager"), default=str))
+    result = CliRunner().invoke(
+        cli, ["query", text, "--db", api.url, "--role", "data_manager", "--manifest", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    h = api.as_(api.data_manager)
+    rest = api.client.post("/api/cohorts/count", json={"query": text}, headers=h).json()
+    listed = api.client.post("/api/cohorts/manifest", json={"query": text}, headers=h).json()
+    assert rest["totals"] == python and json.loads(result.output) == listed == rows
+    assert python["series"] == len(rows)
+
+
 def test_manifests_are_for_data_managers(api: Api) -> None:
     body = {"query": "modality = PT"}
     refused = api.client.post("/api/cohorts/manifest", json=body, headers=api.as_(api.researcher))
@@ -301,6 +332,8 @@ def test_e_form_records_entered_through_the_api_are_checked_as_imports_are(api: 
         with api.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(records)).scalar_one())
 
+    listed = api.client.get("/api/forms", headers=api.as_(api.researcher)).json()
+    assert {f["records"] for f in listed} <= {0, 10}  # obfuscated for researchers
     definition = api.client.get(
         "/api/forms/NB_CLINICAL/nb_diagnosis", headers=api.as_(api.researcher)
     ).json()
@@ -455,3 +488,62 @@ def test_serve_answers_over_http(sqlite_api: Api) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_facets_count_donors_per_value_obfuscated_for_researchers(api: Api) -> None:
+    exact = api.client.get("/api/facets", headers=api.as_(api.data_manager)).json()
+    shown = api.client.get("/api/facets", headers=api.as_(api.researcher)).json()
+    assert exact["modality"]["OT"] == 3 and shown["modality"]["OT"] == 10
+    assert set(exact) == set(shown) and set(exact["modality"]) == set(shown["modality"])
+    narrowed = api.client.get(
+        "/api/facets", params={"q": "modality = PT"}, headers=api.as_(api.data_manager)
+    ).json()
+    assert narrowed["modality"]["PT"] == 1 and "OT" not in narrowed["modality"]
+    bad = api.client.get("/api/facets", params={"q": "modality ="}, headers=api.as_(api.admin))
+    assert bad.status_code == 422
+
+
+def test_releases_freeze_a_cohort_for_data_managers_and_show_researchers_counts(
+    api: Api,
+) -> None:
+    body = {"name": "pet-training", "query": "modality = PT"}
+    refused = api.client.post("/api/releases", json=body, headers=api.as_(api.researcher))
+    assert refused.status_code == 403
+    made = [
+        api.client.post("/api/releases", json=body, headers=api.as_(api.data_manager))
+        for _ in range(2)
+    ]
+    assert [m.status_code for m in made] == [201, 201], made[0].text
+    first, second = (m.json() for m in made)
+    assert first["identifier"].startswith("pet-training/v1-")
+    assert second["identifier"].startswith("pet-training/v2-")
+    assert first["manifest_sha256"] == second["manifest_sha256"]
+    assert first["created_by"] == "data_manager" and first["counts"]["instances"] == 59
+    listed = api.client.get(
+        "/api/releases", params={"name": "pet-training"}, headers=api.as_(api.researcher)
+    ).json()
+    assert [r["counts"]["donors"] for r in listed] == [10, 10] and listed[0]["obfuscated"]
+    manifest = api.client.get(
+        "/api/releases/pet-training/v1/manifest?format=csv", headers=api.as_(api.data_manager)
+    )
+    assert manifest.status_code == 200 and len(manifest.text.splitlines()) == 1 + 59
+    no_manifest = api.client.get(
+        "/api/releases/pet-training/v1/manifest", headers=api.as_(api.researcher)
+    )
+    assert no_manifest.status_code == 403
+    changed = api.client.get(
+        "/api/releases/pet-training/v1/diff/v2", headers=api.as_(api.data_manager)
+    ).json()
+    assert changed["same_content"] is True
+    missing = api.client.get("/api/releases/pet-training/v9", headers=api.as_(api.admin))
+    assert missing.status_code == 404 and "pet-training" in missing.json()["detail"]
+    empty = api.client.post(
+        "/api/releases",
+        json={"name": "nothing", "query": "modality = CT and modality = PT"},
+        headers=api.as_(api.admin),
+    )
+    assert empty.status_code == 422 and "nothing to release" in empty.json()["detail"]
+    log = audit_rows(api, "data_manager")
+    assert ("release.create", "modality = PT", 59) in {
+        (e["action"], e["query"], e["result_count"]) for e in log
+    }

@@ -75,8 +75,8 @@ def parsed(body: CohortRequest) -> tuple[Tree, Purpose | None]:
             tree = parse_text(body.query)
         else:
             raise ProblemError(422, "give query (text form) or locator (JSON form)", kind="query")
-        return tree, Purpose.of(body.purpose) if body.purpose else None
-    except (QuerySyntaxError, PurposeError) as error:
+        return tree, parsed_purpose(body.purpose)
+    except QuerySyntaxError as error:
         raise ProblemError(422, str(error), kind="query") from None
 
 
@@ -178,3 +178,38 @@ def query_keys(me: Who) -> list[Key]:
         Key(name=k.name, level=k.level, kind=k.kind, unit=k.unit, help=k.help)
         for k in KEYS.values()
     ]
+
+
+@router.get("/facets", response_model=dict[str, dict[str, int]])
+def cohort_facets(
+    request: Request,
+    conn: Conn,
+    settings: Settings,
+    me: Who,
+    q: Annotated[str | None, Query(description="Only donors matching this query")] = None,
+    purpose: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, dict[str, int]]:
+    """Donors per value of each catalogue facet (collection kind, modality, body part,
+    material type, storage temperature, diagnosis, sex, age band), of all donors or of those
+    matching ``q``; obfuscated for researchers."""
+    from imaging_biobank.query.facets import facets
+
+    tree, declared = (
+        parsed(CohortRequest(query=q, purpose=purpose or []))
+        if q
+        else (None, parsed_purpose(purpose))
+    )
+    text = to_text(tree) if tree is not None else None
+    audit(request, AuditNote("cohort.facets", text, purpose or None))
+    try:
+        found = facets(conn, tree, role=me.role, purpose=declared, step=settings.obfuscation_step)
+    except QueryKeyError as error:
+        raise ProblemError(422, str(error), kind="query") from None
+    return found
+
+
+def parsed_purpose(purpose: list[str] | None) -> Purpose | None:
+    try:
+        return Purpose.of(purpose) if purpose else None
+    except PurposeError as error:
+        raise ProblemError(422, str(error), kind="query") from None

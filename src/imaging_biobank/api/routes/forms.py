@@ -14,6 +14,7 @@ from imaging_biobank.api.problems import ProblemError
 from imaging_biobank.clinical.forms import StoredForm, clinical_collection, field_row, form_overview
 from imaging_biobank.clinical.questionnaire import questionnaire_dict
 from imaging_biobank.db.lookup import CollectionLookupError
+from imaging_biobank.query.engine import obfuscate
 
 router = APIRouter(prefix="/api", tags=["e-forms"])
 
@@ -52,8 +53,12 @@ def stored_form(conn: Conn, collection: str, form: str) -> tuple[str, StoredForm
 
 @router.get("/forms")
 def forms(request: Request, settings: Settings, me: Who) -> list[dict[str, Any]]:
-    """Every e-form: collection, fields, records, source dictionary."""
+    """Every e-form: collection, fields, records (obfuscated for researchers), source
+    dictionary."""
     found = form_overview(settings.engine)
+    if me.role == "researcher":
+        step = settings.obfuscation_step
+        found = [{**f, "records": obfuscate(int(f["records"]), step)} for f in found]
     audit(request, AuditNote("forms.list", result_count=len(found)))
     return found
 
