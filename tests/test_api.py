@@ -27,19 +27,15 @@ from imaging_biobank.api.app import create_app
 from imaging_biobank.api.deps import ApiSettings
 from imaging_biobank.cli import app as cli
 from imaging_biobank.db._schema import metadata
-from imaging_biobank.db.engine import make_engine, session_factory
-from imaging_biobank.db.migrate import upgrade
-from imaging_biobank.deid.pseudonym import Pseudonymiser, generate_key_file
+from imaging_biobank.deid.pseudonym import Pseudonymiser
 from imaging_biobank.query.ast import parse_text
 from imaging_biobank.query.engine import count, manifest
-from imaging_biobank.register import register
-from tests.conftest import EXAMPLE, ROOT, STS_001
-from tests.test_ingest import PYDICOM_FILES, run
+from tests.biobanks import imaging_biobank
+from tests.conftest import ROOT
 from tests.test_query import EXAMPLE as EXAMPLE_QUERY
 
 NB_TISSUE = "bbmri-eric:ID:ES_PRIMAGE:collection:NB_TISSUE"
 NB_CLINICAL = "bbmri-eric:ID:ES_PRIMAGE:collection:NB_CLINICAL"
-REFERENCE = "bbmri-eric:ID:ES_PRIMAGE:collection:REFERENCE_IMAGING"
 THREE_DONORS = "modality = OT"  # pydicom's secondary captures: three patients
 
 
@@ -60,13 +56,7 @@ class Api:
 def build(url: str, folder: Path) -> Api:
     """STS_001 and pydicom's test files, a frozen C74.9 tumour sample of STS_001 (consent
     without commercial use), the neuroblastoma e-form, and three tokens."""
-    engine = make_engine(url)
-    upgrade(engine)
-    with session_factory(engine).begin() as session:
-        register(session, EXAMPLE.read_text(encoding="utf-8"), str(EXAMPLE))
-    key_file = generate_key_file(folder / "biobank.key")
-    run(engine, key_file, STS_001)
-    run(engine, key_file, PYDICOM_FILES / "test_files", collection=REFERENCE)
+    engine, key_file = imaging_biobank(url, folder)
     samples = folder / "samples.csv"
     samples.write_text(
         "sample_id,donor_id,sample_type,storage_temperature,diagnosis\n"

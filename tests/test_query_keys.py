@@ -30,9 +30,8 @@ from imaging_biobank.analysis.runs import new_run, software_entry
 from imaging_biobank.analysis.store import BiomarkerRow, add_biomarkers
 from imaging_biobank.cli import app
 from imaging_biobank.db._schema import metadata
-from imaging_biobank.db.engine import make_engine, session_factory
-from imaging_biobank.db.migrate import upgrade
-from imaging_biobank.deid.pseudonym import Pseudonymiser, generate_key_file
+from imaging_biobank.db.engine import session_factory
+from imaging_biobank.deid.pseudonym import Pseudonymiser
 from imaging_biobank.model import (
     AcquisitionParameters,
     Collection,
@@ -44,11 +43,10 @@ from imaging_biobank.model import (
 from imaging_biobank.query.ast import Leaf, Node, parse_json, parse_text, to_json, to_text
 from imaging_biobank.query.engine import compile_query
 from imaging_biobank.query.keys import KEYS, QueryKeyError
-from imaging_biobank.register import register
-from tests.conftest import EXAMPLE, ROOT, SHARED, STS_001, server_unavailable
-from tests.test_ingest import PYDICOM_FILES, run
+from tests.biobanks import REFERENCE, imaging_biobank
+from tests.conftest import ROOT, SHARED, server_unavailable
+from tests.test_ingest import PYDICOM_FILES
 
-REFERENCE = "bbmri-eric:ID:ES_PRIMAGE:collection:REFERENCE_IMAGING"
 FORMS = ROOT / "examples" / "forms"
 REGISTRY = ROOT / "examples" / "samples"
 PYRADIOMICS = ROOT / "tests" / "data" / "pyradiomics_ct_small.csv"
@@ -130,13 +128,7 @@ def biobank(
     else:
         server = request.getfixturevalue("postgres")
         url = server.create_database(f"keys_{os.getpid()}_{next(_numbers)}")
-    engine = make_engine(url)
-    upgrade(engine)
-    with session_factory(engine).begin() as session:
-        register(session, EXAMPLE.read_text(encoding="utf-8"), str(EXAMPLE))
-    key_file = generate_key_file(folder / "biobank.key")
-    run(engine, key_file, STS_001)
-    run(engine, key_file, PYDICOM_FILES / "test_files", collection=REFERENCE)
+    engine, key_file = imaging_biobank(url, folder)
     runner = CliRunner()
     keyed = ("--db", url, "--key-file", str(key_file))
     for args in (

@@ -34,16 +34,13 @@ from imaging_biobank.api.app import create_app
 from imaging_biobank.api.deps import COOKIE, ApiSettings
 from imaging_biobank.cli import app as cli
 from imaging_biobank.db._schema import metadata
-from imaging_biobank.db.engine import make_engine, session_factory
-from imaging_biobank.db.migrate import upgrade
-from imaging_biobank.deid.pseudonym import generate_key_file
+from imaging_biobank.db.engine import make_engine
 from imaging_biobank.quality.checks import run_checks
 from imaging_biobank.quality.ruleset import load_rules
 from imaging_biobank.query.ast import parse_text, to_json
 from imaging_biobank.query.engine import count, manifest
-from imaging_biobank.register import register
-from tests.conftest import EXAMPLE, IN_CI, ROOT, STS_001
-from tests.test_ingest import PYDICOM_FILES, run
+from tests.biobanks import imaging_biobank
+from tests.conftest import IN_CI, ROOT
 
 T = metadata.tables
 PREFIX = "bbmri-eric:ID:ES_PRIMAGE:collection:"
@@ -99,13 +96,7 @@ def build(folder: Path) -> Site:
     PRIMAGE e-forms with their records; and a token per role."""
     db = folder / "biobank.db"
     url = f"sqlite:///{db}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with session_factory(engine).begin() as session:
-        register(session, EXAMPLE.read_text(encoding="utf-8"), str(EXAMPLE))
-    key_file = generate_key_file(folder / "biobank.key")
-    run(engine, key_file, STS_001)
-    run(engine, key_file, PYDICOM_FILES / "test_files", collection=REFERENCE)
+    engine, key_file = imaging_biobank(url, folder)
     runner = CliRunner()
     examples = ROOT / "examples"
     keyed = ["--key-file", str(key_file)]
