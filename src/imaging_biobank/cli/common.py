@@ -13,6 +13,9 @@ from rich.text import Text
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from imaging_biobank.query.ast import Query
+    from imaging_biobank.samples.consent import Purpose
+
 EXIT_OK = 0
 EXIT_REJECTED = 1  # some input was refused (a report says which and why)
 EXIT_USAGE = 2  # the command cannot run as asked
@@ -90,3 +93,31 @@ def open_database(db: str | None) -> Engine:
             f" run `imaging-biobank init --db {url}` to upgrade it"
         )
     return engine
+
+
+JsonQueryOption = Annotated[
+    Path | None,
+    typer.Option("--json-query", help="The query in the Locator's JSON form, from a file."),
+]
+
+
+def read_query(
+    text: str | None, json_query: Path | None, purpose: list[str] | None
+) -> tuple[Query, Purpose | None]:
+    """The query tree (from its text or a JSON file) and the declared purpose; a usage
+    error saying what is wrong otherwise."""
+    from imaging_biobank.query.ast import QuerySyntaxError, parse_json, parse_text
+    from imaging_biobank.samples.consent import Purpose, PurposeError
+
+    try:
+        if json_query is not None:
+            if text is not None:
+                fail("give the query as text or as --json-query FILE, not both")
+            tree = parse_json(json_query.read_text(encoding="utf-8"))
+        elif text is not None:
+            tree = parse_text(text)
+        else:
+            fail('give a query ("modality = CT") or --json-query FILE')
+        return tree, Purpose.of(purpose) if purpose else None
+    except (QuerySyntaxError, PurposeError, OSError) as error:
+        fail(str(error))

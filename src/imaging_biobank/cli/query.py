@@ -5,13 +5,21 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from imaging_biobank.cli import app
-from imaging_biobank.cli.common import DbOption, JsonOption, console, fail, open_database, plain
+from imaging_biobank.cli.common import (
+    DbOption,
+    JsonOption,
+    JsonQueryOption,
+    console,
+    fail,
+    open_database,
+    plain,
+    read_query,
+)
 
 
 @app.command()
@@ -23,10 +31,7 @@ def query(
             show_default=False,
         ),
     ] = None,
-    json_query: Annotated[
-        Path | None,
-        typer.Option("--json-query", help="The query in the Locator's JSON form, from a file."),
-    ] = None,
+    json_query: JsonQueryOption = None,
     role: Annotated[
         str,
         typer.Option(
@@ -70,26 +75,18 @@ def query(
     Example: [bold]imaging-biobank query "modality = CT and body_part = ABDOMEN and
     slice_thickness <= 3 and material_type = TISSUE_FROZEN and diagnosis in C74"[/]
     """
-    from imaging_biobank.query.ast import QuerySyntaxError, parse_json, parse_text, to_text
+    from imaging_biobank.query.ast import to_text
     from imaging_biobank.query.engine import count, manifest
     from imaging_biobank.query.keys import KEYS, QueryKeyError
-    from imaging_biobank.samples.consent import Purpose, PurposeError
 
     if keys:
         for k in KEYS.values():
             unit = f" [{k.unit}]" if k.unit else ""
             console.print(plain(f"{k.name:24} {k.level:7} {k.kind}{unit}  {k.help}"))
         return
-    try:
-        if json_query is not None:
-            tree = parse_json(json_query.read_text(encoding="utf-8"))
-        elif text is not None:
-            tree = parse_text(text)
-        else:
-            fail('give a query ("modality = CT") or --json-query FILE; --keys lists the keys')
-        declared = Purpose.of(purpose) if purpose else None
-    except (QuerySyntaxError, PurposeError, OSError) as error:
-        fail(str(error))
+    if text is None and json_query is None:
+        fail('give a query ("modality = CT") or --json-query FILE; --keys lists the keys')
+    tree, declared = read_query(text, json_query, purpose)
     engine = open_database(db)
     with engine.connect() as conn:
         try:

@@ -14,10 +14,12 @@ from imaging_biobank.cli.common import (
     EXIT_REJECTED,
     DbOption,
     JsonOption,
+    JsonQueryOption,
     console,
     fail,
     open_database,
     plain,
+    read_query,
 )
 
 if TYPE_CHECKING:
@@ -88,10 +90,7 @@ def create(
             show_default=False,
         ),
     ] = None,
-    json_query: Annotated[
-        Path | None,
-        typer.Option("--json-query", help="The query in the Locator's JSON form, from a file."),
-    ] = None,
+    json_query: JsonQueryOption = None,
     purpose: Annotated[
         list[str] | None,
         typer.Option(
@@ -120,22 +119,9 @@ def create(
     Example: [bold]imaging-biobank release create nb-pet "modality = PT and diagnosis in
     C74" --purpose methods_development --by "J. Doe"[/]
     """
-    from imaging_biobank.query.ast import QuerySyntaxError, parse_json, parse_text
     from imaging_biobank.query.release import Release, freeze
-    from imaging_biobank.samples.consent import Purpose, PurposeError
 
-    try:
-        if json_query is not None:
-            if text is not None:
-                fail("give the query as text or as --json-query FILE, not both")
-            tree = parse_json(json_query.read_text(encoding="utf-8"))
-        elif text is not None:
-            tree = parse_text(text)
-        else:
-            fail('give a query ("modality = CT") or --json-query FILE')
-        declared = Purpose.of(purpose) if purpose else None
-    except (QuerySyntaxError, PurposeError, OSError) as error:
-        fail(str(error))
+    tree, declared = read_query(text, json_query, purpose)
 
     def action(conn: Connection) -> Release:
         return freeze(conn, tree, name=name, created_by=by or _user(), role=role, purpose=declared)
