@@ -361,8 +361,35 @@ def test_e_form_records_entered_through_the_api_are_checked_as_imports_are(api: 
     entered = api.client.post(path, json=good, headers=api.as_(api.data_manager))
     assert entered.status_code == 201, entered.text
     assert entered.json()["stored"] == 1 and stored() == before + 1
+    values = metadata.tables["clinical_value"]
+
+    def answers() -> dict[int, str]:
+        with api.engine.connect() as conn:
+            return dict(conn.execute(select(values.c.e_form_field_id, values.c.raw)).all())
+
+    kept = answers()
     again = api.client.post(path, json=good, headers=api.as_(api.data_manager))
-    assert again.json()["unchanged"] == 1 and stored() == before + 1  # no duplicate
+    assert again.status_code == 409 and "stored already" in again.json()["detail"]
+    assert stored() == before + 1 and answers() == kept  # no duplicate, nothing erased
+    change = {"record_id": "API-0001", "values": {"age_at_diagnosis": "15"}, "update": True}
+    changed = api.client.post(path, json=change, headers=api.as_(api.data_manager))
+    assert changed.status_code == 201 and changed.json()["updated"] == 1
+    after = answers()
+    assert sorted(after.values()) == sorted(["15" if v == "14" else v for v in kept.values()])
+    for unknown_code in ({"metastatic_sites": ["zz"]}, {"metastatic_sites": "1,zz"}):
+        refused_code = api.client.post(
+            path,
+            json={"record_id": "API-0003", "values": {**good["values"], **unknown_code}},
+            headers=api.as_(api.data_manager),
+        )
+        assert refused_code.status_code == 422 and stored() == before + 1
+        assert refused_code.json()["errors"][0]["where"] == "metastatic_sites"
+    no_form = api.client.post(
+        "/api/forms/NB_CLINICAL/no_such_form/records", json=good, headers=api.as_(api.admin)
+    )
+    assert no_form.status_code == 404
+    nested_id = {"record_id": "X", "values": {"record_id": "Y"}}
+    assert api.client.post(path, json=nested_id, headers=api.as_(api.admin)).status_code == 422
     donors = metadata.tables["sample_donor"]
     pseudonym = Pseudonymiser.from_file(api.key_file).donor("API-0001")
     with api.engine.connect() as conn:

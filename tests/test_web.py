@@ -757,6 +757,19 @@ def test_the_forms_list_and_a_form_drawn_from_its_definition(
     assert page.all("fieldset", disabled="") == []
 
 
+def newest_record(engine: Engine) -> dict[str, str]:
+    """The answers of the record stored last, by field name."""
+    return dict(
+        sql(
+            engine,
+            "SELECT ff.name, v.raw FROM clinical_value v JOIN e_form_field ff"
+            " ON ff.id = v.e_form_field_id"
+            " JOIN clinical_record r ON r.id = v.clinical_record_id"
+            " WHERE r.id = (SELECT max(id) FROM clinical_record)",
+        )
+    )
+
+
 def test_data_managers_enter_a_record_checked_as_an_import_is(site: Site, tmp_path: Path) -> None:
     engine = make_engine(site.url(site.copy(tmp_path)))
     try:
@@ -783,20 +796,19 @@ def test_data_managers_enter_a_record_checked_as_an_import_is(site: Site, tmp_pa
         assert stored.status_code == 200, stored.text
         assert parse(stored.text).one(id="stored").text() == "Record PRIMAGE-NB-0090 stored."
         assert records_of(engine, "nb_diagnosis") == before + 1
-        values = dict(
-            sql(
-                engine,
-                "SELECT ff.name, v.raw FROM clinical_value v JOIN e_form_field ff"
-                " ON ff.id = v.e_form_field_id"
-                " JOIN clinical_record r ON r.id = v.clinical_record_id"
-                " WHERE r.id = (SELECT max(id) FROM clinical_record)",
-            )
-        )
+        values = newest_record(engine)
         assert values["age_at_diagnosis"] == "30" and values["diagnosis_icd10"] == "C74.9"
         # the record id is stored only as its keyed pseudonym
         assert not sql(engine, "SELECT 1 FROM sample_donor WHERE pseudonym = 'PRIMAGE-NB-0090'")
+        # the same id again: refused, unless the data manager asks to change the record
         again = manager.post("/forms/NB_CLINICAL/nb_diagnosis", data=good)
-        assert parse(again.text).one(id="stored").text() == "Record PRIMAGE-NB-0090 unchanged."
+        assert again.status_code == 409 and "stored already" in again.text
+        assert records_of(engine, "nb_diagnosis") == before + 1
+        change = {**good, "update": "1", "age_at_diagnosis": "31", "diagnosis_icd10": ""}
+        changed = manager.post("/forms/NB_CLINICAL/nb_diagnosis", data=change)
+        assert parse(changed.text).one(id="stored").text() == "Record PRIMAGE-NB-0090 updated."
+        values = newest_record(engine)
+        assert values["age_at_diagnosis"] == "31" and values["diagnosis_icd10"] == "C74.9"
         # posted from another site: refused
         forged = manager.post(
             "/forms/NB_CLINICAL/nb_diagnosis", data=good, headers={"origin": "http://evil.example"}

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from imaging_biobank.access.tokens import Principal
 from imaging_biobank.api.deps import AuditNote, audit, settings
 from imaging_biobank.clinical.dictionary import Field
-from imaging_biobank.clinical.entry import enter_record
+from imaging_biobank.clinical.entry import RecordExistsError, enter_record
 from imaging_biobank.clinical.forms import (
     StoredForm,
     clinical_collection,
@@ -228,6 +228,9 @@ async def form_submit(request: Request, collection: str, form: str) -> Response:
             values[name] = [str(v) for v in data.getlist(name)]
         else:
             values[name] = str(data.get(name, ""))
+    update = data.get("update") == "1"
+    if update:  # only the values entered change; the fields left empty keep theirs
+        values = {name: value for name, value in values.items() if value}
     try:
         result = await run_in_threadpool(
             enter_record,
@@ -237,10 +240,12 @@ async def form_submit(request: Request, collection: str, form: str) -> Response:
             record,
             values,
             Pseudonymiser.from_file(key_file),
+            update=update,
         )
     except ValueError as error:
+        status = 409 if isinstance(error, RecordExistsError) else 422
         return _show(
-            request, me, loaded, values=values, record=record, message=str(error), status=422
+            request, me, loaded, values=values, record=record, message=str(error), status=status
         )
     written = result.written
     if result.bad_cells or not (written.stored + written.updated + written.unchanged):

@@ -25,6 +25,11 @@ class RecordEntry(BaseModel):
 
     record_id: str = Field(..., min_length=1, max_length=255)
     values: dict[str, str | list[str]] = Field(default_factory=dict)
+    update: bool = Field(
+        False,
+        description="Change a stored record with this id: the fields given change, the others"
+        " stay. Without it, a stored record id answers 409.",
+    )
 
 
 class Entered(BaseModel):
@@ -111,7 +116,7 @@ def enter(
 ) -> Entered:
     """Store one record, checked as imports are (types, ranges, choices, required fields,
     branching, codes); with any bad cell nothing is stored and each is listed."""
-    from imaging_biobank.clinical.entry import enter_record
+    from imaging_biobank.clinical.entry import RecordExistsError, UnknownFormError, enter_record
     from imaging_biobank.deid.pseudonym import Pseudonymiser
 
     audit(request, AuditNote("forms.record", f"{collection}|{form}"))
@@ -129,14 +134,15 @@ def enter(
             body.record_id,
             body.values,
             Pseudonymiser.from_file(settings.key_file),
+            update=body.update,
         )
-    except CollectionLookupError as error:
+    except (CollectionLookupError, UnknownFormError) as error:
         raise ProblemError(404, str(error), kind="not-found") from None
+    except RecordExistsError as error:
+        raise ProblemError(409, str(error), kind="record-exists") from None
     except ValueError as error:
         raise ProblemError(422, str(error), kind="record") from None
-    if result.bad_cells or not (
-        result.written.stored + result.written.updated + result.written.unchanged
-    ):
+    if result.bad_cells:
         raise ProblemError(
             422,
             f"{len(result.bad_cells)} value(s) refused; nothing stored",
@@ -146,6 +152,9 @@ def enter(
                 for cell in result.bad_cells
             ],
         )
+    written = result.written
+    if not written.stored + written.updated + written.unchanged:
+        raise ProblemError(422, "the record has no values: nothing stored", kind="record")
     audit(request, AuditNote("forms.record", f"{collection}|{form}", result_count=1))
     return Entered(
         collection=result.collection,
