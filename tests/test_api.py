@@ -552,6 +552,9 @@ def test_releases_freeze_a_cohort_for_data_managers_and_show_researchers_counts(
         "/api/releases/pet-training/v1/diff/v2", headers=api.as_(api.data_manager)
     ).json()
     assert changed["same_content"] is True
+    stricter = TestClient(create_app(ApiSettings(api.engine, obfuscation_step=20)))
+    shown = stricter.get("/api/releases/pet-training/v1", headers=api.as_(api.researcher))
+    assert shown.json()["counts"]["donors"] == 20 and "series" not in shown.json()
     missing = api.client.get("/api/releases/pet-training/v9", headers=api.as_(api.admin))
     assert missing.status_code == 404 and "pet-training" in missing.json()["detail"]
     empty = api.client.post(

@@ -148,6 +148,19 @@ def test_the_same_query_again_is_v2_with_the_same_hash(registered: Engine, cohor
     assert against_mr["counts"]["series_added"] == other.series
 
 
+def test_a_release_in_a_transaction_rolled_back_is_not_kept(
+    registered: Engine, cohort_db: str
+) -> None:
+    class Abandoned(Exception):
+        pass
+
+    with pytest.raises(Abandoned), registered.begin() as conn:
+        freeze(conn, parse_text(CT), name="ct-set", created_by="a", role="data_manager")
+        raise Abandoned
+    with registered.connect() as conn:
+        assert list_releases(conn) == []
+
+
 def test_new_data_and_changed_instances_show_in_the_next_release(
     registered: Engine, key_file: Path, tmp_path: Path, runner: CliRunner
 ) -> None:

@@ -106,7 +106,8 @@ def audit(request: Request, note: AuditNote) -> None:
     request.state.audit = note
 
 
-Conn = Annotated[Connection, Depends(connection)]
+# committed before the response is sent (not after, FastAPI's default for yield)
+Conn = Annotated[Connection, Depends(connection, scope="function")]
 Who = Annotated[Principal, Depends(who)]
 Settings = Annotated[ApiSettings, Depends(settings)]
 DataManager = Annotated[Principal, require("data_manager")]

@@ -27,7 +27,7 @@ def serve(
         int,
         typer.Option(
             "--obfuscation-step",
-            min=1,
+            min=2,
             help="Researchers' counts: 1 to STEP-1 show as STEP, others rounded to STEP.",
         ),
     ] = 10,

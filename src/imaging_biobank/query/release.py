@@ -26,6 +26,7 @@ import os
 import re
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -99,7 +100,7 @@ class Release:
     instances: int
     previous: str | None = None
 
-    def as_json(self, *, obfuscated: bool = False) -> dict[str, Any]:
+    def as_json(self, *, obfuscated: bool = False, step: int = 10) -> dict[str, Any]:
         """The metadata as a JSON-ready dict; with ``obfuscated`` (what researchers see) the
         counts are rounded as the query engine rounds them (1 to 9 show as 10)."""
         counts = {
@@ -109,7 +110,7 @@ class Release:
             "instances": self.instances,
         }
         if obfuscated:
-            counts = {k: obfuscate(v) for k, v in counts.items()}
+            counts = {k: obfuscate(v, step) for k, v in counts.items()}
         return {
             "format": FORMAT,
             "identifier": self.identifier,
@@ -302,8 +303,8 @@ def freeze(
     purpose are left out; with no purpose given, the request declares no flags (so donors
     whose conditions ask something of the requester, such as collaboration or ethics
     approval, are left out too). The release, its series and instances are written in one
-    transaction: committed here when the connection had none, else under a savepoint of the
-    caller's transaction, which the caller commits. ``ReleaseError`` for a bad name, an
+    transaction: committed here when the connection had none, else in the caller's
+    transaction, which the caller commits (or rolls back). ``ReleaseError`` for a bad name, an
     empty cohort, or a concurrent release of the same name and version;
     ``QueryKeyError`` for bad query keys or values."""
     _check_role(role, "freezing a release")
@@ -313,7 +314,9 @@ def freeze(
     if not created_by or len(created_by) > 255:
         raise ReleaseError("created_by: say who freezes the release, in 1 to 255 characters")
     r, rs, ri = T["cohort_release"], T["cohort_release_series"], T["cohort_release_instance"]
-    transaction = conn.begin_nested() if conn.in_transaction() else conn.begin()
+    # in the caller's transaction when there is one (a savepoint would not hold on SQLite,
+    # whose driver starts no transaction before the first write)
+    transaction = nullcontext() if conn.in_transaction() else conn.begin()
     try:
         with transaction:
             rows = _cohort_rows(conn, tree, declared)
@@ -502,7 +505,12 @@ def _content(conn: Connection, release_id: int) -> dict[str, _Series]:
 
 
 def get_release(
-    conn: Connection, identifier: str, *, role: str = "data_manager", instances: bool = True
+    conn: Connection,
+    identifier: str,
+    *,
+    role: str = "data_manager",
+    instances: bool = True,
+    step: int = 10,
 ) -> dict[str, Any]:
     """A release as a JSON-ready dict: its metadata, and for data managers its series (each
     with its instances, unless ``instances`` is false). Researchers get the metadata only,
@@ -511,7 +519,7 @@ def get_release(
         raise ReleaseError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     release_id, release = find_release(conn, identifier)
     if role not in MANAGERS:
-        return release.as_json(obfuscated=True)
+        return release.as_json(obfuscated=True, step=step)
     out = release.as_json()
     series = []
     for entry in _content(conn, release_id).values():
@@ -562,7 +570,9 @@ def export_manifest(
 # --- comparing ---------------------------------------------------------------------------------
 
 
-def diff(conn: Connection, a: str, b: str, *, role: str = "data_manager") -> dict[str, Any]:
+def diff(
+    conn: Connection, a: str, b: str, *, role: str = "data_manager", step: int = 10
+) -> dict[str, Any]:
     """What changed from release ``a`` to release ``b``: series added, removed and changed
     (present in both with other instances), instances added, removed and changed (same SOP
     Instance UID, another content hash or series), with counts. Researchers get the counts
@@ -614,7 +624,7 @@ def diff(conn: Connection, a: str, b: str, *, role: str = "data_manager") -> dic
         "instances_changed": len(changed),
     }
     if role not in MANAGERS:
-        counts = {k: obfuscate(v) for k, v in counts.items()}
+        counts = {k: obfuscate(v, step) for k, v in counts.items()}
     out: dict[str, Any] = {
         "from": release_a.identifier,
         "to": release_b.identifier,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from imaging_biobank.api.deps import AuditNote, Conn, DataManager, Who, audit
+from imaging_biobank.api.deps import AuditNote, Conn, DataManager, Settings, Who, audit
 from imaging_biobank.api.problems import ProblemError
 from imaging_biobank.api.routes.cohorts import CohortRequest, parsed
 from imaging_biobank.query import release as releases
@@ -53,20 +54,25 @@ def create_release(
 
 
 @router.get("/releases")
-def list_releases(request: Request, conn: Conn, me: Who, name: str | None = None) -> list[Any]:
+def list_releases(
+    request: Request, conn: Conn, settings: Settings, me: Who, name: str | None = None
+) -> list[Any]:
     """The releases (of one name), newest version last; counts obfuscated for researchers."""
     found = releases.list_releases(conn, name)
     audit(request, AuditNote("release.list", name, result_count=len(found)))
-    return [r.as_json(obfuscated=me.role == "researcher") for r in found]
+    step = settings.obfuscation_step
+    return [r.as_json(obfuscated=me.role == "researcher", step=step) for r in found]
 
 
 @router.get("/releases/{name}/{version}")
-def get_release(request: Request, name: str, version: str, conn: Conn, me: Who) -> dict[str, Any]:
+def get_release(
+    request: Request, name: str, version: str, conn: Conn, settings: Settings, me: Who
+) -> dict[str, Any]:
     """One release (``name/vN`` or ``name/vN-hash``): metadata, and for data managers its
     series and instances."""
     identifier = f"{name}/{version}"
     try:
-        found = releases.get_release(conn, identifier, role=me.role)
+        found = releases.get_release(conn, identifier, role=me.role, step=settings.obfuscation_step)
     except releases.ReleaseError as error:
         raise _errors(error) from None
     audit(request, AuditNote("release.show", identifier, result_count=1))
@@ -92,20 +98,21 @@ def release_manifest(
         text = releases.export_manifest(conn, identifier, format, role=me.role)
     except releases.ReleaseError as error:
         raise _errors(error) from None
-    audit(request, AuditNote("release.manifest", identifier))
+    rows = len(text.splitlines()) - 1 if format == "csv" else len(json.loads(text)["instances"])
+    audit(request, AuditNote("release.manifest", identifier, result_count=rows))
     media = "text/csv" if format == "csv" else "application/json"
     return Response(text, media_type=media)
 
 
 @router.get("/releases/{name}/{version}/diff/{other}")
 def release_diff(
-    request: Request, name: str, version: str, other: str, conn: Conn, me: Who
+    request: Request, name: str, version: str, other: str, conn: Conn, settings: Settings, me: Who
 ) -> dict[str, Any]:
     """What changed from ``name/version`` to ``name/other`` (series and instances added,
     removed, changed); counts only, obfuscated, for researchers."""
     a, b = f"{name}/{version}", f"{name}/{other}"
     try:
-        found = releases.diff(conn, a, b, role=me.role)
+        found = releases.diff(conn, a, b, role=me.role, step=settings.obfuscation_step)
     except releases.ReleaseError as error:
         raise _errors(error) from None
     audit(request, AuditNote("release.diff", f"{a} -> {b}"))
