@@ -66,11 +66,27 @@ def test_text_and_json_forms_are_one_tree() -> None:
         ("modality = CT)", "unexpected"),
         ("age between 1 5", "needs 'and'"),
         ("modality = CT extra", "unexpected"),
+        ("samples >= 99999999999999999999999", "out of range"),
+        ("slice_thickness < 1e400", "not a finite number"),
+        ("slice_thickness < nan", "not a finite number"),
+        ("(" * 400 + "modality = CT" + ")" * 400, "nests more than 32"),
+        ("not " * 400 + "modality = CT", "nests more than 32"),
+        (" or ".join(["modality = CT"] * 501), "more than 500 criteria"),
     ],
 )
 def test_syntax_errors_say_where_and_what(query: str, message: str) -> None:
     with pytest.raises(QuerySyntaxError, match=message):
         parse_text(query)
+
+
+def test_the_json_form_has_the_same_limits() -> None:
+    deep: dict[str, object] = {"key": "modality", "type": "EQUALS", "value": "CT"}
+    for _ in range(200):
+        deep = {"operand": "NOT", "children": [deep]}
+    with pytest.raises(QuerySyntaxError, match="nests more than 32"):
+        parse_json(deep)
+    with pytest.raises(QuerySyntaxError, match="out of range"):
+        parse_json({"key": "samples", "type": "EQUALS", "value": 10**30})
 
 
 def test_locator_obfuscation_rule() -> None:

@@ -16,6 +16,7 @@ Both parse into the same tree; ``to_text`` and ``to_json`` write it back. A key 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokens(text)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -120,15 +122,21 @@ class _Parser:
         return children[0] if len(children) == 1 else Node("AND", tuple(children))
 
     def negation(self) -> Query:
-        if self.word("not"):
-            return Node("NOT", (self.negation(),))
-        token = self.peek()
-        if token is not None and token[:2] == ("paren", "("):
-            self.take()
-            inner = self.expression()
-            self.expect(")")
-            return inner
-        return self.comparison()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QuerySyntaxError(f"the query nests more than {MAX_DEPTH} levels deep")
+        try:
+            if self.word("not"):
+                return Node("NOT", (self.negation(),))
+            token = self.peek()
+            if token is not None and token[:2] == ("paren", "("):
+                self.take()
+                inner = self.expression()
+                self.expect(")")
+                return inner
+            return self.comparison()
+        finally:
+            self.depth -= 1
 
     def expect(self, symbol: str) -> None:
         kind, value, at = self.take()
@@ -201,6 +209,37 @@ class _Parser:
 
 
 _INTEGER = re.compile(r"[+-]?\d+")
+MAX_DEPTH = 32  # levels of nesting (parentheses, not, operands)
+MAX_LEAVES = 500  # criteria in one query
+MAX_INTEGER = 2**53  # integers beyond are not counts, ages or parameters (nor exact floats)
+
+
+def check_limits(query: Query) -> Query:
+    """``query`` if it is within the limits (depth, criteria, finite numbers in range);
+    ``QuerySyntaxError`` saying which is exceeded otherwise."""
+    count = 0
+
+    def walk(node: Query, depth: int) -> None:
+        nonlocal count
+        if depth > MAX_DEPTH:
+            raise QuerySyntaxError(f"the query nests more than {MAX_DEPTH} levels deep")
+        if isinstance(node, Node):
+            for child in node.children:
+                walk(child, depth + 1)
+            return
+        count += 1
+        if count > MAX_LEAVES:
+            raise QuerySyntaxError(f"the query has more than {MAX_LEAVES} criteria")
+        for value in node.value if isinstance(node.value, list) else [node.value]:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                raise QuerySyntaxError(f"{node.key}: {value} is not a finite number")
+            if abs(value) > MAX_INTEGER:
+                raise QuerySyntaxError(f"{node.key}: {value} is out of range (at most 2^53)")
+
+    walk(query, 1)
+    return query
 
 
 def _number_or_word(value: str) -> Any:
@@ -222,7 +261,7 @@ def parse_text(text: str) -> Query:
     rest = parser.peek()
     if rest is not None:
         raise QuerySyntaxError(f"unexpected {rest[1]!r} at {rest[2]}")
-    return tree
+    return check_limits(tree)
 
 
 def parse_json(data: Any) -> Query:
@@ -232,10 +271,12 @@ def parse_json(data: Any) -> Query:
             data = json.loads(data)
         except json.JSONDecodeError as error:
             raise QuerySyntaxError(f"not JSON: {error}") from None
-    return _from_json(data, "$")
+    return check_limits(_from_json(data, "$"))
 
 
-def _from_json(data: Any, where: str) -> Query:
+def _from_json(data: Any, where: str, depth: int = 1) -> Query:
+    if depth > MAX_DEPTH:
+        raise QuerySyntaxError(f"the query nests more than {MAX_DEPTH} levels deep")
     if not isinstance(data, dict):
         raise QuerySyntaxError(f"{where}: a node or a leaf object is expected")
     if "operand" in data:
@@ -247,7 +288,9 @@ def _from_json(data: Any, where: str) -> Query:
             )
         if operand == "NOT" and len(children) != 1:
             raise QuerySyntaxError(f"{where}: NOT takes one child")
-        nodes = tuple(_from_json(c, f"{where}.children[{i}]") for i, c in enumerate(children))
+        nodes = tuple(
+            _from_json(c, f"{where}.children[{i}]", depth + 1) for i, c in enumerate(children)
+        )
         return nodes[0] if len(nodes) == 1 and operand != "NOT" else Node(operand, nodes)
     missing = [k for k in ("key", "type", "value") if k not in data]
     if missing:

@@ -46,7 +46,7 @@ CANONICAL_FORMAT: Final = "imaging-biobank/release-content@1"
 MANAGERS: Final = ("data_manager", "admin")
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _IDENTIFIER: Final = re.compile(
-    r"(?P<name>[^/]+)/v(?P<version>[0-9]+)(?:-(?P<digest>[0-9a-f]{1,64}))?"
+    r"(?P<name>[^/]+)/v(?P<version>[0-9]{1,9})(?:-(?P<digest>[0-9a-f]{1,64}))?"
 )
 MANIFEST_COLUMNS: Final = (
     "donor",
