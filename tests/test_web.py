@@ -496,8 +496,9 @@ def test_researchers_see_the_charts_obfuscated(app: FastAPI, site: Site) -> None
         for div in page.one("dl", class_="counts").all("div")
     }
     assert counts["series"] == "10" and counts["instances"] == "180"
+    # of 6 series, shares say none, some or all: finer ones would narrow the total down
     shares = chart_values(page, "Data completeness (share of series with a value)")
-    assert all(int(v.removesuffix(" %")) % 10 == 0 for v in shares.values())
+    assert set(shares.values()) <= {"0 %", "50 %", "100 %"} and "50 %" in shares.values()
 
 
 def test_a_sample_collection_draws_its_samples(app: FastAPI, site: Site, engine: Engine) -> None:

@@ -50,14 +50,18 @@ def shown_count(n: int, role: str, step: int) -> int:
     return obfuscate(n, step) if role == "researcher" else n
 
 
-def shown_share(part: int, whole: int, role: str) -> int:
+def shown_share(part: int, whole: int, role: str, step: int = 10) -> int:
     """``part`` of ``whole`` in per cent; for researchers rounded to tens, and never 0 when
-    some are filled nor 100 when some are missing (so small numbers do not show)."""
+    some are filled nor 100 when some are missing (so small numbers do not show); of fewer
+    than ``2 * step`` only none (0), some (50) or all (100), as finer shares would narrow
+    down the small total the obfuscated count hides."""
     if whole <= 0:
         return 0
     exact = 100 * part / whole
     if role != "researcher":
         return round(exact)
+    if whole < 2 * step:
+        return 0 if part == 0 else 100 if part == whole else 50
     rounded = int((exact + 5) // 10 * 10)
     if part and rounded == 0:
         return 10
@@ -164,7 +168,7 @@ def image_figures(conn: Connection, found: FoundCollection, role: str, step: int
         series_by_body_part=_grouped(conn, by_body_part, role, step),
         slice_thickness=_thickness([float(v) for v in thickness], role, step) if total else [],
         completeness=[
-            (label, shown_share(int(n), total, role))
+            (label, shown_share(int(n), total, role, step))
             for (label, _), n in zip(attributes, row[1:], strict=True)
         ]
         if total
@@ -208,7 +212,7 @@ def sample_figures(conn: Connection, found: FoundCollection, role: str, step: in
         samples_by_material=_grouped(conn, by_material, role, step),
         samples_by_temperature=_grouped(conn, by_temperature, role, step),
         completeness=[
-            (label, shown_share(int(n), total, role))
+            (label, shown_share(int(n), total, role, step))
             for (label, _), n in zip(attributes, row[1:], strict=True)
         ]
         if total
