@@ -103,7 +103,9 @@ def audit_rows(api: Api, actor: str) -> list[dict[str, object]]:
 
 def test_every_route_but_health_needs_a_token(api: Api) -> None:
     assert api.client.get("/health").json()["status"] == "ok"
-    paths = api.client.get("/openapi.json").json()["paths"]
+    assert api.client.get("/openapi.json").status_code == 401
+    assert api.client.get("/docs").status_code == 401
+    paths = api.client.get("/openapi.json", headers=api.as_(api.researcher)).json()["paths"]
     assert len(paths) >= 10
     for path, operations in paths.items():
         concrete = path.replace("{collection}", "NB_CLINICAL").replace("{form}", "nb_diagnosis")
@@ -425,7 +427,9 @@ def test_schemathesis_finds_no_server_error(sqlite_api: Api) -> None:
     """Every operation of the OpenAPI schema, with data Schemathesis generates from it (valid
     and invalid), as an administrator and as a researcher: no 5xx, errors as problems."""
     app = sqlite_api.client.app
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    schema = schemathesis.openapi.from_asgi(
+        "/openapi.json", app, headers={"Authorization": f"Bearer {sqlite_api.researcher}"}
+    )
     failures: list[str] = []
     operations = calls = 0
     for result in schema.get_all_operations():

@@ -7,12 +7,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from imaging_biobank import __version__
 from imaging_biobank.access.audit import record
 from imaging_biobank.api import problems
-from imaging_biobank.api.deps import ApiSettings, AuditNote
+from imaging_biobank.api.deps import ApiSettings, AuditNote, Who
 from imaging_biobank.api.routes import (
     admin,
     catalogue,
@@ -57,6 +59,9 @@ def _write_audit(settings: ApiSettings, request: Request, status: int) -> None:
 def create_app(settings: ApiSettings) -> FastAPI:
     """The API (and the pages) of one deployment."""
     app = FastAPI(
+        openapi_url=None,  # served below, behind a token like everything but /health
+        docs_url=None,
+        redoc_url=None,
         title="imaging-biobank",
         version=__version__,
         description=DESCRIPTION,
@@ -87,6 +92,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     for module in (health, catalogue, cohorts, releases, forms, quality, admin):
         app.include_router(module.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(me: Who) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(me: Who) -> HTMLResponse:
+        # Swagger UI's script and style come from its CDN (jsdelivr), as FastAPI serves them
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="imaging-biobank API")
+
     from imaging_biobank.web.pages import router as pages
 
     app.include_router(pages)
