@@ -1,4 +1,4 @@
-"""Signing in to the pages: the API token pasted once, kept in an HttpOnly, SameSite=Strict
+"""Signing in to the pages: the API token pasted once, kept in an HttpOnly, SameSite=Lax
 cookie (``ib_token``) that the API reads too, so the pages' scripts call it as the user."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def signed_in(request: Request) -> Principal | None:
 
 def same_origin(request: Request) -> bool:
     """Whether a form post comes from this site (its Origin, when the browser sends one,
-    names this host); with the SameSite=Strict cookie this keeps other sites' forms out."""
+    names this host); with the SameSite=Lax cookie this keeps other sites' forms out."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None
@@ -92,18 +92,18 @@ def login(
         COOKIE,
         value,
         httponly=True,
-        samesite="strict",
+        samesite="lax",
         secure=request.url.scheme == "https",
         path="/",
     )
     return response
 
 
-@router.api_route("/logout", methods=["GET", "POST"])
+@router.post("/logout")
 def logout(request: Request) -> Response:
     """Forget the session cookie."""
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(
-        COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        COOKIE, path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https"
     )
     return response
