@@ -78,6 +78,7 @@ bench: install system-deps
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/ingest.py --files 5000 --decay 100000
 	$(BIN)/python benchmarks/deid.py --files 2000
+	$(BIN)/python benchmarks/query.py
 
 ## lint: ruff and mypy on the package
 lint: install

@@ -57,7 +57,16 @@ class AcquisitionParameters(Base):
     """How one series was acquired (CT, MR, PT and generic attributes)."""
 
     __tablename__ = "acquisition_parameters"
-    __table_args__ = (Index("ix_acquisition_parameters_slice_thickness", "slice_thickness"),)
+    __table_args__ = (
+        # the series in a slice thickness range, and a series' slice thickness, without
+        # reading the rows (the two ways a database joins a cohort filter's series to it)
+        Index("ix_acquisition_parameters_slice_thickness", "slice_thickness", "imaging_series_id"),
+        Index(
+            "ix_acquisition_parameters_series_slice_thickness",
+            "imaging_series_id",
+            "slice_thickness",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     imaging_series_id: Mapped[int] = mapped_column(
@@ -179,15 +188,37 @@ class ImagingSeries(Timestamps, Base):
     Image Collection entities that describe it."""
 
     __tablename__ = "imaging_series"
+    # cohort queries find series by modality and body part and count them from the index
+    # alone; the facets count donors per modality, body part and study age from (term,
+    # donor) pairs read in index order, and per donor of a cohort from the donor's entries
     __table_args__ = (
-        Index("ix_imaging_series_modality_body_part", "modality_id", "body_part_examined_id"),
+        Index(
+            "ix_imaging_series_cohort",
+            "modality_id",
+            "body_part_examined_id",
+            "sample_donor_id",
+            "imaging_study_id",
+            "image_collection_id",
+            "number_of_instances",
+            "id",  # for PostgreSQL's index-only scans (SQLite's indexes hold it anyway)
+        ),
+        Index("ix_imaging_series_modality_donor", "modality_id", "sample_donor_id"),
+        Index("ix_imaging_series_body_part_donor", "body_part_examined_id", "sample_donor_id"),
+        Index("ix_imaging_series_study_donor", "imaging_study_id", "sample_donor_id"),
+        Index(
+            "ix_imaging_series_donor_facets",
+            "sample_donor_id",
+            "modality_id",
+            "body_part_examined_id",
+            "imaging_study_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     series_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)  # (0020,000E)
-    imaging_study_id: Mapped[int] = mapped_column(ForeignKey("imaging_study.id"), index=True)
+    imaging_study_id: Mapped[int] = mapped_column(ForeignKey("imaging_study.id"))
     image_collection_id: Mapped[int] = mapped_column(ForeignKey("image_collection.id"), index=True)
-    sample_donor_id: Mapped[int] = mapped_column(ForeignKey("sample_donor.id"), index=True)
+    sample_donor_id: Mapped[int] = mapped_column(ForeignKey("sample_donor.id"))
     modality_id: Mapped[int | None] = mapped_column(ForeignKey("modality.id"))  # (0008,0060)
     modality_value: Mapped[str | None] = mapped_column(String(16))  # verbatim
     series_number: Mapped[int | None] = mapped_column(Integer)  # (0020,0011)

@@ -7,7 +7,7 @@ person meet without anyone storing who that person is.
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from imaging_biobank.model.base import Base, Timestamps
@@ -47,7 +47,7 @@ class SampleDonor(Timestamps, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pseudonym: Mapped[str] = mapped_column(String(64), unique=True)  # SAMPLEDONOR-01
-    sex_id: Mapped[int] = mapped_column(ForeignKey("sex.id"))  # SAMPLEDONOR-02
+    sex_id: Mapped[int] = mapped_column(ForeignKey("sex.id"), index=True)  # SAMPLEDONOR-02
     birth_date: Mapped[str | None] = mapped_column(String(PARTIAL_DATE))  # SAMPLEDONOR-04
 
     sex: Mapped[Sex] = relationship()
@@ -67,6 +67,9 @@ class Sample(Timestamps, Base):
     __tablename__ = "sample"
     __table_args__ = (
         UniqueConstraint("collection_id", "identifier"),
+        # the facets count donors per material type and storage temperature from the index
+        Index("ix_sample_material_type_donor", "material_type_id", "sample_donor_id"),
+        Index("ix_sample_storage_temperature_donor", "storage_temperature_id", "sample_donor_id"),
         CheckConstraint(
             "(anatomical_site_code IS NULL AND anatomical_site_description IS NULL"
             " AND anatomical_site_free_text IS NULL)"
@@ -81,9 +84,9 @@ class Sample(Timestamps, Base):
         ForeignKey("sample_tissue_collection.id"), index=True
     )
     sample_donor_id: Mapped[int] = mapped_column(ForeignKey("sample_donor.id"), index=True)
-    material_type_id: Mapped[int] = mapped_column(ForeignKey("material_type.id"), index=True)
+    material_type_id: Mapped[int] = mapped_column(ForeignKey("material_type.id"))
     storage_temperature_id: Mapped[int | None] = mapped_column(
-        ForeignKey("storage_temperature.id"), index=True
+        ForeignKey("storage_temperature.id")
     )  # SAMPLE-03
     creation_date: Mapped[str | None] = mapped_column(String(PARTIAL_DATE))  # SAMPLE-04
     anatomical_site_ontology: Mapped[str | None] = mapped_column(String(64))  # SAMPLE-05-01
@@ -113,6 +116,8 @@ class Event(Timestamps, Base):
             "event_date IS NULL OR age_at_event IS NULL", name="date_or_age"
         ),  # MIABIS: either age at event or event date, not both
         CheckConstraint("age_at_event IS NULL OR age_unit_id IS NOT NULL", name="age_unit"),
+        # the diagnosis facet counts donors per disease from the index
+        Index("ix_event_disease_donor", "disease_id", "sample_donor_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,7 +127,7 @@ class Event(Timestamps, Base):
     event_date: Mapped[str | None] = mapped_column(String(PARTIAL_DATE))  # EVENT-02
     age_at_event: Mapped[float | None] = mapped_column(Float)  # EVENT-03
     age_unit_id: Mapped[int | None] = mapped_column(ForeignKey("age_unit.id"))  # EVENT-04
-    disease_id: Mapped[int | None] = mapped_column(ForeignKey("disease.id"), index=True)
+    disease_id: Mapped[int | None] = mapped_column(ForeignKey("disease.id"))
     description: Mapped[str | None] = mapped_column(Text)
 
     sample_donor: Mapped[SampleDonor] = relationship(back_populates="events")

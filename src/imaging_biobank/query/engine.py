@@ -843,14 +843,19 @@ def compile_query(conn: Connection, query: Query, purpose: Purpose | None = None
     """The matching donors, series and samples of a query (``QueryKeyError`` for bad keys
     or values)."""
     c = _Compiler(conn)
-    donors = select(c.donor.c.id).where(c.donor_predicate(query))
+    level = _level(query)
+    series_filter = and_(true(), *(c.level_predicate(q) for q in _top_filters(query, SERIES)))
+    sample_filter = and_(true(), *(c.level_predicate(q) for q in _top_filters(query, SAMPLE)))
+    if level in (SERIES, SAMPLE):  # the donors of the rows the one filter finds
+        only = series_filter if level == SERIES else sample_filter
+        donors = select(c.donor.c.id).where(c._exists(level, only))
+    else:
+        donors = select(c.donor.c.id).where(c.donor_predicate(query))
     excluded_samples: Select[Any] | None = None
     excluded_donors: Select[Any] | None = None
     if purpose is not None:
         excluded_donors, excluded_samples = ruled_out(conn, purpose)
         donors = donors.where(c.donor.c.id.not_in(excluded_donors))
-    series_filter = and_(true(), *(c.level_predicate(q) for q in _top_filters(query, SERIES)))
-    sample_filter = and_(true(), *(c.level_predicate(q) for q in _top_filters(query, SAMPLE)))
     series = c.level_select(SERIES, series_filter).where(c.series.c.sample_donor_id.in_(donors))
     samples = c.level_select(SAMPLE, sample_filter).where(c.sample.c.sample_donor_id.in_(donors))
     if excluded_samples is not None:
@@ -863,16 +868,16 @@ def compile_query(conn: Connection, query: Query, purpose: Purpose | None = None
         sample_filter,
         excluded_samples,
         excluded_donors,
-        _level(query),
+        level,
     )
 
 
 @dataclass
 class Matched:
     """The cohort as common table expressions of one statement, each computed once: its
-    donors (``id``), its series (``id``, ``image_collection_id``, ``sample_donor_id``,
-    ``imaging_study_id``, ``number_of_instances``) and its samples (``id``,
-    ``collection_id``, ``sample_donor_id``)."""
+    donors (``id``); its series, one row per collection, study and donor
+    (``image_collection_id``, ``imaging_study_id``, ``sample_donor_id``, ``series``,
+    ``instances``); and its samples (``id``, ``collection_id``, ``sample_donor_id``)."""
 
     donors: Any
     series: Any
@@ -883,30 +888,39 @@ def matched(cohort: Cohort) -> Matched:
     """The cohort's donors, series and samples as materialised CTEs for one statement, so
     the criteria are evaluated once, not once per count. When every criterion is on series
     (or every one on samples), the donors are those of the matching rows: the rows are then
-    found once and the donors read from them."""
+    found once and the donors read from them. The series are grouped by collection, study
+    and donor as they are found (what the counts need, from the series index alone)."""
     s, x = T["imaging_series"], T["sample"]
-    series_columns = (
-        s.c.id,
-        s.c.image_collection_id,
-        s.c.sample_donor_id,
-        s.c.imaging_study_id,
-        s.c.number_of_instances,
-    )
-    series = select(*series_columns).select_from(series_from(cohort.series_filter))
-    series = series.where(cohort.series_filter)
+    keys = (s.c.image_collection_id, s.c.imaging_study_id, s.c.sample_donor_id)
+
+    def series_of(*where: ColumnElement[bool]) -> Select[Any]:
+        return (
+            select(
+                *keys,
+                func.count().label("series"),
+                func.sum(s.c.number_of_instances).label("instances"),
+            )
+            .select_from(series_from(cohort.series_filter))
+            .where(cohort.series_filter, *where)
+            .group_by(*keys)
+        )
+
     samples = select(x.c.id, x.c.collection_id, x.c.sample_donor_id).where(cohort.sample_filter)
     if cohort.excluded_samples is not None:
         samples = samples.where(x.c.id.not_in(cohort.excluded_samples))
-    kept: list[ColumnElement[bool]] = []
 
     def cte(rows: Select[Any], name: str) -> Any:
         return rows.cte(name).prefix_with("MATERIALIZED")
 
     if cohort.level in (SERIES, SAMPLE):
-        rows = series if cohort.level == SERIES else samples
+        donor = s.c.sample_donor_id if cohort.level == SERIES else x.c.sample_donor_id
+        kept = []
         if cohort.excluded_donors is not None:
-            kept = [rows.selected_columns.sample_donor_id.not_in(cohort.excluded_donors)]
-        found = cte(rows.where(*kept), f"cohort_{cohort.level}")
+            kept = [donor.not_in(cohort.excluded_donors)]
+        if cohort.level == SERIES:
+            found = cte(series_of(*kept), "cohort_series")
+        else:
+            found = cte(samples.where(*kept), "cohort_sample")
         donors = cte(select(found.c.sample_donor_id.label("id")).distinct(), "cohort_donor")
         of_donors = select(donors.c.id)
         if cohort.level == SERIES:
@@ -914,11 +928,11 @@ def matched(cohort: Cohort) -> Matched:
             samples_cte = cte(samples.where(x.c.sample_donor_id.in_(of_donors)), "cohort_sample")
         else:
             samples_cte = found
-            series_cte = cte(series.where(s.c.sample_donor_id.in_(of_donors)), "cohort_series")
+            series_cte = cte(series_of(s.c.sample_donor_id.in_(of_donors)), "cohort_series")
     else:
         donors = cte(cohort.donors, "cohort_donor")
         of_donors = select(donors.c.id)
-        series_cte = cte(series.where(s.c.sample_donor_id.in_(of_donors)), "cohort_series")
+        series_cte = cte(series_of(s.c.sample_donor_id.in_(of_donors)), "cohort_series")
         samples_cte = cte(samples.where(x.c.sample_donor_id.in_(of_donors)), "cohort_sample")
     return Matched(donors, series_cte, samples_cte)
 
@@ -950,8 +964,8 @@ def count(
         func.count(distinct(ms.c.sample_donor_id)),
         zero,
         func.count(distinct(ms.c.imaging_study_id)),
-        func.count(),
-        func.coalesce(func.sum(ms.c.number_of_instances), 0),
+        func.coalesce(func.sum(ms.c.series), 0),
+        func.coalesce(func.sum(ms.c.instances), 0),
     )
     sample_counts = (func.count(distinct(mx.c.sample_donor_id)), func.count(), zero, zero, zero)
     statement = union_all(
@@ -1011,7 +1025,7 @@ def _stratum(conn: Connection, cohort: Cohort, name: str, role: str, step: int) 
                 func.coalesce(s.c.modality_value, "unknown"),
                 func.count(distinct(s.c.sample_donor_id)),
             )
-            .where(s.c.id.in_(select(m.series.c.id)))
+            .where(s.c.id.in_(cohort.series))
             .group_by(s.c.modality_value)
         ).all()
     elif name == "age":

@@ -22,11 +22,14 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    case,
     cast,
     distinct,
     exists,
+    false,
     func,
     literal,
+    null,
     or_,
     select,
     union,
@@ -52,15 +55,8 @@ FACETS = (
 )
 ICD10 = "disease.icd-10"
 ICD10_CATEGORY = re.compile(r"[A-Z][0-9][0-9A-Z]")
+MAX_CASE = 64  # more diseases in use than this: join the disease rows instead of a CASE
 YEARS_PER_UNIT = {"Years": 1.0, "Months": 1 / 12, "Weeks": 7 / 365.25, "Days": 1 / 365.25}
-# where the donors of a collection are: (table, collection column); see catalogue.descriptors
-MEMBERS = (
-    ("collection_sample_donor", "collection_id"),
-    ("imaging_series", "image_collection_id"),
-    ("sample", "collection_id"),
-    ("clinical_record", "collection_id"),
-    ("molecular_biomarker_result", "collection_id"),
-)
 
 
 def age_band(years: float) -> str:
@@ -102,7 +98,7 @@ def facets(
             )
     c = T["collection"]
     kinds = sorted(conn.execute(select(c.c.kind).distinct()).scalars())
-    scope = _Scope(donors, excluded_samples, kinds)
+    scope = _Scope(donors, excluded_samples, kinds, categories_in_use(conn))
     parts = [
         part
         for number, name in enumerate(FACETS)
@@ -114,10 +110,10 @@ def facets(
     repeated: set[str] = set()
     for number, value, n in conn.execute(union_all(*parts)):
         name = FACETS[int(number)]
-        label = _label(name, value)
+        label = None if value is None else _label(name, value)
         if label is None or not n:
             continue
-        if label in found[name]:
+        if label in found[name] and name in TERM_FACETS:
             repeated.add(name)
         found[name][label] = found[name].get(label, 0) + int(n)
     for name in repeated:  # two terms with one code: count the donors by code
@@ -137,10 +133,17 @@ class _Scope:
     """Which donors and samples facets count: the cohort's donors (all when None), and the
     samples a purpose rules out."""
 
-    def __init__(self, donors: Any, excluded_samples: Select[Any] | None, kinds: list[str]):
+    def __init__(
+        self,
+        donors: Any,
+        excluded_samples: Select[Any] | None,
+        kinds: list[str],
+        categories: dict[int, str],
+    ):
         self.donors = donors
         self.excluded_samples = excluded_samples
         self.kinds = kinds  # the collection kinds registered
+        self.categories = categories  # ICD-10 category of each disease id in use
 
     def of(self, column: Any) -> list[ColumnElement[bool]]:
         """The condition that ``column`` (a donor id) is one of the donors counted."""
@@ -251,10 +254,32 @@ def _kinds(number: int, scope: _Scope) -> list[FacetRows]:
     return parts
 
 
-def _diagnoses(tag: Any, scope: _Scope) -> FacetRows:
-    """(facet number, ICD-10 category, donors) of the diagnoses of events and samples."""
-    e, x, link = T["event"], T["sample"], T["sample_disease"]
+def categories_in_use(conn: Connection) -> dict[int, str]:
+    """The ICD-10 category (``C74``) of every disease row that an event or a sample names:
+    a category or a code below one (a chapter or block has none)."""
+    e, link = T["event"], T["sample_disease"]
     disease, vocabulary = T["disease"], T["vocabulary"]
+    used = union(
+        select(e.c.disease_id).where(e.c.disease_id.is_not(None)).group_by(e.c.disease_id),
+        select(link.c.disease_id).group_by(link.c.disease_id),
+    ).subquery()
+    rows = conn.execute(
+        select(disease.c.id, disease.c.code)
+        .join(vocabulary, vocabulary.c.id == disease.c.vocabulary_id)
+        .where(disease.c.id.in_(select(used.c.disease_id)), vocabulary.c.name == ICD10)
+    )
+    return {
+        int(i): str(code)[:3]
+        for i, code in rows
+        if ICD10_CATEGORY.fullmatch(str(code)[:3]) and (len(code) == 3 or code[3] == ".")
+    }
+
+
+def _diagnoses(tag: Any, scope: _Scope) -> FacetRows:
+    """(facet number, ICD-10 category, donors) of the diagnoses of events and samples. The
+    categories of the diseases in use are known (``categories_in_use``): a short CASE names
+    them without a join per diagnosis; with many, the disease rows are joined instead."""
+    e, x, link = T["event"], T["sample"], T["sample_disease"]
     pairs = union_all(
         select(e.c.sample_donor_id, e.c.disease_id).where(
             e.c.disease_id.is_not(None), *scope.of(e.c.sample_donor_id)
@@ -263,16 +288,23 @@ def _diagnoses(tag: Any, scope: _Scope) -> FacetRows:
         .join(link, link.c.sample_id == x.c.id)
         .where(*scope.samples()),
     ).subquery()
-    category = func.substr(disease.c.code, 1, 3)
+    donors = func.count(distinct(pairs.c.sample_donor_id))
+    if not scope.categories:  # no ICD-10 diagnosis anywhere: no rows
+        return select(tag, cast(null(), String), literal(0, Integer)).where(false())
+    if len(scope.categories) <= MAX_CASE:  # other diseases fall to a NULL category
+        category = case(scope.categories, value=pairs.c.disease_id)
+        return select(tag, cast(category, String), donors).group_by(category)
+    disease, vocabulary = T["disease"], T["vocabulary"]
+    prefix = func.substr(disease.c.code, 1, 3)
     return (
-        select(tag, cast(category, String), func.count(distinct(pairs.c.sample_donor_id)))
+        select(tag, cast(prefix, String), donors)
         .join(disease, disease.c.id == pairs.c.disease_id)
         .join(vocabulary, vocabulary.c.id == disease.c.vocabulary_id)
         .where(
             vocabulary.c.name == ICD10,
             or_(func.length(disease.c.code) == 3, func.substr(disease.c.code, 4, 1) == "."),
         )
-        .group_by(category)
+        .group_by(prefix)
     )
 
 
