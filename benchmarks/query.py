@@ -1014,7 +1014,11 @@ def best_first_query(command: list[str], runs: int = 5) -> tuple[float, float]:
 def prepare(work: Path, instances: int) -> tuple[Path, Path, Path]:
     """The cached SQLite file, CSV folder and DuckDB file, made when missing or stale."""
     work.mkdir(parents=True, exist_ok=True)
-    stamp_text = json.dumps({"generator": GENERATOR, "instances": instances})
+    from imaging_biobank.db.revision import HEAD_REVISION
+
+    stamp_text = json.dumps(
+        {"generator": GENERATOR, "instances": instances, "schema": HEAD_REVISION}
+    )
     sqlite_path = work / f"biobank-{instances}.db"
     folder = work / f"csv-{instances}"
     duck_path = work / f"biobank-{instances}.duckdb"

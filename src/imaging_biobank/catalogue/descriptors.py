@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, delete, func, insert, select, union, update
 
+from imaging_biobank.catalogue.donor_facets import refresh_donor_facets
 from imaging_biobank.db._schema import metadata
 
 T = metadata.tables
@@ -46,7 +47,8 @@ def member_donors(collection_id: int, kind: str) -> Select[Any]:
 
 
 def derive_descriptors(conn: Connection, collection_id: int) -> None:
-    """Recompute the derived descriptors of one collection (idempotent)."""
+    """Recompute the derived descriptors of one collection, and the facet values of its
+    donors (idempotent)."""
     c = T["collection"]
     kind = conn.execute(select(c.c.kind).where(c.c.id == collection_id)).scalar_one()
     members = member_donors(collection_id, kind).scalar_subquery()
@@ -117,6 +119,7 @@ def derive_descriptors(conn: Connection, collection_id: int) -> None:
             "storage_temperature_id",
             set(temperatures),
         )
+    refresh_donor_facets(conn, member_donors(collection_id, kind))
 
 
 def _diseases(conn: Connection, collection_id: int, kind: str, members: Any) -> set[int]:

@@ -388,6 +388,12 @@ Table('disease', metadata,
     Column('maps_to_id', Integer(), ForeignKey('disease.id')),
 )
 
+Table('donor_facet', metadata,
+    Column('facet', String(32), primary_key=True),
+    Column('value', String(255), primary_key=True),
+    Column('sample_donor_id', Integer(), ForeignKey('sample_donor.id', ondelete='CASCADE'), primary_key=True),
+)
+
 Table('dynamic_signal_features', metadata,
     Column('id', Integer(), ForeignKey('imaging_biomarker.id', ondelete='CASCADE'), primary_key=True),
     Column('pharmacokinetic_model', String(128)),

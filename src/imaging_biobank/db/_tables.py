@@ -20,6 +20,7 @@ ENTITY_TABLES: tuple[str, ...] = (
     "contact_information",
     "deep_features",
     "deidentification_run",
+    "donor_facet",
     "dynamic_signal_features",
     "e_form",
     "e_form_field",

@@ -44,7 +44,7 @@ from imaging_biobank.model.imaging import (
     ModalityInformation,
     ReconstructionParameters,
 )
-from imaging_biobank.model.individuals import Event, Sample, SampleDonor
+from imaging_biobank.model.individuals import DonorFacet, Event, Sample, SampleDonor
 from imaging_biobank.model.miabis import Biobank, ContactInformation, JuristicPerson, Study
 from imaging_biobank.model.release import CohortRelease, CohortReleaseInstance, CohortReleaseSeries
 from imaging_biobank.model.vocab import (
@@ -97,6 +97,7 @@ __all__ = [
     "DeepFeatures",
     "DeidentificationRun",
     "Disease",
+    "DonorFacet",
     "DynamicSignalFeatures",
     "EForm",
     "EFormField",

@@ -133,3 +133,19 @@ class Event(Timestamps, Base):
     sample_donor: Mapped[SampleDonor] = relationship(back_populates="events")
     age_unit: Mapped[AgeUnit | None] = relationship()
     disease: Mapped[Disease | None] = relationship()
+
+
+class DonorFacet(Base):
+    """Derived: one value a donor has for one catalogue facet (modality ``CT``, body part
+    ``ABDOMEN``, diagnosis category ``C74``, ...), recomputed for a collection's donors with
+    its derived descriptors, so facet counts are a grouping of these rows."""
+
+    __tablename__ = "donor_facet"
+    # a cohort's facets: its donors' rows read from this index alone
+    __table_args__ = (Index("ix_donor_facet_donor", "sample_donor_id", "facet", "value"),)
+
+    facet: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sample_donor_id: Mapped[int] = mapped_column(
+        ForeignKey("sample_donor.id", ondelete="CASCADE"), primary_key=True
+    )

@@ -13,7 +13,6 @@ counts under both). For researchers the counts are obfuscated like cohort counts
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +35,16 @@ from sqlalchemy import (
     union_all,
 )
 
+from imaging_biobank.catalogue.donor_facets import (
+    FACETS,
+    ICD10,
+    ICD10_CATEGORY,
+    ITEM_KINDS,
+    MAX_CASE,
+    TERM_FACETS,
+    built,
+    categories_in_use,
+)
 from imaging_biobank.db._schema import metadata
 from imaging_biobank.query.ast import Query
 from imaging_biobank.query.engine import ROLES, compile_query, matched, obfuscate
@@ -43,19 +52,6 @@ from imaging_biobank.query.keys import QueryKeyError
 from imaging_biobank.samples.consent import Purpose, ruled_out
 
 T = metadata.tables
-FACETS = (
-    "collection_kind",
-    "modality",
-    "body_part",
-    "material_type",
-    "storage_temperature",
-    "diagnosis",
-    "sex",
-    "age",
-)
-ICD10 = "disease.icd-10"
-ICD10_CATEGORY = re.compile(r"[A-Z][0-9][0-9A-Z]")
-MAX_CASE = 64  # more diseases in use than this: join the disease rows instead of a CASE
 YEARS_PER_UNIT = {"Years": 1.0, "Months": 1 / 12, "Weeks": 7 / 365.25, "Days": 1 / 365.25}
 
 
@@ -72,14 +68,13 @@ def facets(
     role: str = "researcher",
     purpose: Purpose | None = None,
     step: int = 10,
+    live: bool = False,
 ) -> dict[str, dict[str, int]]:
     """Donors per value of every facet (``FACETS``), of the donors matching ``query`` (all
     donors when None) that the declared ``purpose`` may use; obfuscated for researchers.
 
-    One statement counts every facet (the cohort's donors computed once, as a materialised
-    CTE). Coded facets are grouped by term row, which the indexes on (term, donor) serve in
-    order, and named by code after; should two editions' terms with one code both occur,
-    that facet is counted again by code, so a donor is never counted twice."""
+    Counted from ``donor_facet`` (the values the writers derived for each donor); with a
+    purpose, before that table is built, or with ``live``, from the data itself."""
     if role not in ROLES:
         raise QueryKeyError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     donor = T["sample_donor"]
@@ -96,6 +91,41 @@ def facets(
                 .cte("cohort_donor")
                 .prefix_with("MATERIALIZED")
             )
+    if purpose is None and not live and built(conn):
+        found = _summary_counts(conn, donors)
+    else:
+        found = _live_counts(conn, donors, excluded_samples)
+    counts: dict[str, dict[str, int]] = {}
+    for name, values in found.items():
+        if role == "researcher":
+            values = {k: obfuscate(v, step) for k, v in values.items()}
+        counts[name] = dict(sorted(values.items(), key=_order(name)))
+    return counts
+
+
+def _summary_counts(conn: Connection, donors: Any) -> dict[str, dict[str, int]]:
+    """Donors per facet value from ``donor_facet`` (of the cohort's donors, or all)."""
+    f = T["donor_facet"]
+    statement = select(f.c.facet, f.c.value, func.count()).group_by(f.c.facet, f.c.value)
+    if donors is not None:
+        statement = statement.where(f.c.sample_donor_id.in_(select(donors.c.id)))
+    found: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+    for name, value, n in conn.execute(statement):
+        label = _label(name, value) if name in found else None
+        if label is not None:
+            found[name][label] = int(n)
+    return found
+
+
+def _live_counts(
+    conn: Connection, donors: Any, excluded_samples: Select[Any] | None
+) -> dict[str, dict[str, int]]:
+    """Donors per facet value counted from the data itself: for a declared purpose (whose
+    excluded samples change what a donor counts under) and before ``donor_facet`` is built.
+    One statement counts every facet (the cohort's donors computed once, as a materialised
+    CTE). Coded facets are grouped by term row, which the indexes on (term, donor) serve in
+    order, and named by code after; should two editions' terms with one code both occur,
+    that facet is counted again by code, so a donor is never counted twice."""
     c = T["collection"]
     kinds = sorted(conn.execute(select(c.c.kind).distinct()).scalars())
     scope = _Scope(donors, excluded_samples, kinds, categories_in_use(conn))
@@ -121,12 +151,7 @@ def facets(
         for value, n in conn.execute(_by_code(name, scope)):
             if n:
                 found[name][str(value)] = int(n)
-    counts: dict[str, dict[str, int]] = {}
-    for name, values in found.items():
-        if role == "researcher":
-            values = {k: obfuscate(v, step) for k, v in values.items()}
-        counts[name] = dict(sorted(values.items(), key=_order(name)))
-    return counts
+    return found
 
 
 class _Scope:
@@ -157,20 +182,6 @@ class _Scope:
 
 
 FacetRows = Select[Any, Any, Any]  # (facet number, value, donors)
-TERM_FACETS = {  # facet: (the row's table, its term column, the term table)
-    "modality": ("imaging_series", "modality_id", "modality"),
-    "body_part": ("imaging_series", "body_part_examined_id", "body_part_examined"),
-    "material_type": ("sample", "material_type_id", "material_type"),
-    "storage_temperature": ("sample", "storage_temperature_id", "storage_temperature"),
-}
-# the kind of every collection an item table's rows belong to (their foreign keys point at
-# that kind's table); a donor's other collections are those linked in collection_sample_donor
-ITEM_KINDS = (
-    ("imaging_series", "image"),
-    ("sample", "sample_tissue"),
-    ("clinical_record", "clinical_variable"),
-    ("molecular_biomarker_result", "molecular_biomarker"),
-)
 
 
 def _facet(number: int, name: str, scope: _Scope) -> FacetRows:
@@ -252,27 +263,6 @@ def _kinds(number: int, scope: _Scope) -> list[FacetRows]:
             )
         parts.append(counted)
     return parts
-
-
-def categories_in_use(conn: Connection) -> dict[int, str]:
-    """The ICD-10 category (``C74``) of every disease row that an event or a sample names:
-    a category or a code below one (a chapter or block has none)."""
-    e, link = T["event"], T["sample_disease"]
-    disease, vocabulary = T["disease"], T["vocabulary"]
-    used = union(
-        select(e.c.disease_id).where(e.c.disease_id.is_not(None)).group_by(e.c.disease_id),
-        select(link.c.disease_id).group_by(link.c.disease_id),
-    ).subquery()
-    rows = conn.execute(
-        select(disease.c.id, disease.c.code)
-        .join(vocabulary, vocabulary.c.id == disease.c.vocabulary_id)
-        .where(disease.c.id.in_(select(used.c.disease_id)), vocabulary.c.name == ICD10)
-    )
-    return {
-        int(i): str(code)[:3]
-        for i, code in rows
-        if ICD10_CATEGORY.fullmatch(str(code)[:3]) and (len(code) == 3 or code[3] == ".")
-    }
 
 
 def _diagnoses(tag: Any, scope: _Scope) -> FacetRows:
