@@ -55,6 +55,8 @@ demo: install
 	$(BIN)/imaging-biobank linkage --db $(DEMO_URL)
 	$(BIN)/imaging-biobank query "modality = CT and body_part = ABDOMEN and slice_thickness <= 3 \
 		and material_type = TISSUE_FROZEN and diagnosis in C74" --role data_manager --db $(DEMO_URL)
+	$(BIN)/imaging-biobank query "body_part = ABDOMEN" --by modality --role data_manager \
+		--db $(DEMO_URL)
 	@umask 077; for role in researcher data_manager; do \
 		$(BIN)/imaging-biobank token create demo-$$role --role $$role --replace --db $(DEMO_URL) \
 			> demo/$$role.token || exit 1; done
