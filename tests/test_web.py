@@ -533,6 +533,28 @@ def test_every_collection_page_renders_with_its_json_ld(
             assert ld["sameAs"] == "https://example.org/primage/radiomics-pipeline"
 
 
+def test_a_deployment_can_open_landing_pages_to_harvesters(site: Site, engine: Engine) -> None:
+    """With public landing pages, a visitor without a token sees a collection page with its
+    JSON-LD as a researcher does (obfuscated), audited as anonymous; nothing else opens."""
+    closed = client(create_app(ApiSettings(engine))).get("/collections/NB_IMAGING")
+    assert closed.status_code == 303
+    public = client(create_app(ApiSettings(engine, public_landing_pages=True)))
+    response = public.get("/collections/NB_IMAGING")
+    assert response.status_code == 200
+    page = parse(response.text)
+    ld = json.loads(page.one("script", type="application/ld+json").text())
+    assert ld["identifier"] == PREFIX + "NB_IMAGING" and ld["@type"] == "Dataset"
+    counts = {
+        div.one("dt").text(): div.one("dd").text()
+        for div in page.one("dl", class_="counts").all("div")
+    }
+    assert counts["series"] == "10"  # 6 series, shown as a researcher sees them
+    last = sql(engine, "SELECT actor, role, path FROM audit_log ORDER BY id DESC LIMIT 1")[0]
+    assert tuple(last) == ("anonymous", "researcher", "/collections/NB_IMAGING")
+    for closed_path in ("/", "/cohort", "/forms", "/api/collections"):
+        assert public.get(closed_path).status_code in (303, 401), closed_path
+
+
 def test_an_unknown_collection_is_a_404_page_naming_the_collections(
     app: FastAPI, site: Site
 ) -> None:

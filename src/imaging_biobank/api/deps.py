@@ -24,6 +24,9 @@ class ApiSettings:
     engine: Engine
     obfuscation_step: int = 10  # the Locator's default: 1-9 show as 10, others to tens
     key_file: Path | None = None  # to pseudonymise donor ids of e-form records entered
+    # collection landing pages (with their schema.org JSON-LD) open to visitors without a
+    # token, shown as a researcher sees them and audited as "anonymous"
+    public_landing_pages: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 

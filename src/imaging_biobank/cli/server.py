@@ -31,6 +31,14 @@ def serve(
             help="Researchers' counts: 1 to STEP-1 show as STEP, others rounded to STEP.",
         ),
     ] = 10,
+    public_landing_pages: Annotated[
+        bool,
+        typer.Option(
+            "--public-landing-pages",
+            help="Let visitors without a token (and harvesters) see collection pages and"
+            " their schema.org JSON-LD, as researchers see them; audited as anonymous.",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) and the web catalogue on HOST:PORT.
@@ -52,7 +60,14 @@ def serve(
     key = Path(configured) if configured is not None else None
     if key is not None and not key.exists():
         fail(f"no key file at {key}")
-    application = create_app(ApiSettings(engine, obfuscation_step=step, key_file=key))
+    application = create_app(
+        ApiSettings(
+            engine,
+            obfuscation_step=step,
+            key_file=key,
+            public_landing_pages=public_landing_pages,
+        )
+    )
     console.print(f"imaging-biobank on http://{host}:{port}/ (API docs: /docs); Ctrl-C stops")
     uvicorn.run(application, host=host, port=port, log_level="warning")
 

@@ -18,7 +18,7 @@ from imaging_biobank.web import charts
 from imaging_biobank.web.figures import collection_figures
 from imaging_biobank.web.jsonld import dataset
 from imaging_biobank.web.render import error_page, page
-from imaging_biobank.web.session import signed_in, to_login
+from imaging_biobank.web.session import ANONYMOUS, signed_in, to_login
 from imaging_biobank.web.terms import label
 
 router = APIRouter(include_in_schema=False)
@@ -87,6 +87,8 @@ def figures_of(
 def collection_page(request: Request, identifier: str) -> Response:
     """One collection: attributes, descriptors, counts, studies, contacts, charts, JSON-LD."""
     me = signed_in(request)
+    if me is None and settings(request).public_landing_pages:
+        me = request.state.principal = ANONYMOUS
     if me is None:
         return to_login(request)
     step = settings(request).obfuscation_step

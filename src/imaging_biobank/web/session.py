@@ -14,6 +14,8 @@ from imaging_biobank.api.deps import COOKIE, AuditNote, audit, settings, who_opt
 from imaging_biobank.web.render import page
 
 router = APIRouter(include_in_schema=False)
+# who a visitor without a token is on the landing pages a deployment opens to them
+ANONYMOUS = Principal(None, "anonymous", "researcher")
 
 
 def safe_next(target: str | None) -> str:
