@@ -30,6 +30,18 @@ def _clip(label: str, limit: int = 28) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "\u2026"
 
 
+def _opening(title: str, summary: str, height: int) -> list[str]:
+    """An accessible chart's opening: the svg element, its title and its text summary."""
+    ident = _ident(title)
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}"'
+        f' width="{WIDTH}" height="{height}" role="img"'
+        f' aria-labelledby="{ident}-t {ident}-d">',
+        f'<title id="{ident}-t">{escape(title)}</title>',
+        f'<desc id="{ident}-d">{escape(summary)}</desc>',
+    ]
+
+
 def bar_chart(
     title: str,
     rows: Sequence[tuple[str, float]],
@@ -39,18 +51,11 @@ def bar_chart(
 ) -> Markup:
     """Categories as horizontal bars, longest first as given; ``unit`` follows each value
     (`` %``); ``scale_max`` fixes the full width (100 for shares)."""
-    ident = _ident(title)
     summary = "; ".join(f"{label}: {_text(value, unit)}" for label, value in rows) or "no data"
     height = max(1, len(rows)) * ROW + 8
     top = scale_max if scale_max is not None else max((v for _, v in rows), default=0)
     span = WIDTH - LABEL_WIDTH - VALUE_WIDTH
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}"'
-        f' width="{WIDTH}" height="{height}" role="img"'
-        f' aria-labelledby="{ident}-t {ident}-d">',
-        f'<title id="{ident}-t">{escape(title)}</title>',
-        f'<desc id="{ident}-d">{escape(summary)}</desc>',
-    ]
+    parts = _opening(title, summary, height)
     if not rows:
         parts.append(f'<text x="0" y="{ROW - 8}" class="empty">No values recorded</text>')
     for i, (label, value) in enumerate(rows):
@@ -74,7 +79,6 @@ def bar_chart(
 
 def histogram(title: str, bins: Sequence[tuple[str, int]], *, axis: str = "") -> Markup:
     """Counts of binned values as columns, bin labels beneath, ``axis`` naming the x axis."""
-    ident = _ident(title)
     summary = "; ".join(f"{label}: {_text(value, '')}" for label, value in bins) or "no data"
     height, base, top_margin = 220, 170, 20
     left = 40
@@ -82,11 +86,7 @@ def histogram(title: str, bins: Sequence[tuple[str, int]], *, axis: str = "") ->
     slot = (WIDTH - left - 10) / n
     top = max((v for _, v in bins), default=0)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}"'
-        f' width="{WIDTH}" height="{height}" role="img"'
-        f' aria-labelledby="{ident}-t {ident}-d">',
-        f'<title id="{ident}-t">{escape(title)}</title>',
-        f'<desc id="{ident}-d">{escape(summary)}</desc>',
+        *_opening(title, summary, height),
         f'<line x1="{left}" y1="{base}" x2="{WIDTH - 10}" y2="{base}" class="axis" stroke="#888"/>',
     ]
     if not bins:
