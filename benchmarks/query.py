@@ -689,7 +689,8 @@ def build_sqlite(path: Path, instances: int) -> None:
 
 def derive_collections(url: str) -> None:
     """The collection descriptors the writers maintain: donors and instances of each image
-    collection and its body part, dataset type and device links (as ingest sets them), then
+    collection, each series' slice thickness, and the collection's body part, dataset type
+    and device links (as ingest sets them), then
     ``derive_descriptors`` (sexes, diagnoses, materials, temperatures, ages) for every one."""
     from imaging_biobank.catalogue.descriptors import derive_descriptors
     from imaging_biobank.db.engine import make_engine
@@ -702,6 +703,12 @@ def derive_collections(url: str) -> None:
                 " FROM imaging_series s WHERE s.image_collection_id = collection.id),"
                 " size = (SELECT coalesce(sum(number_of_instances), 0) FROM imaging_series s"
                 " WHERE s.image_collection_id = collection.id) WHERE kind = 'image'"
+            )
+        )
+        conn.execute(  # the series' slice thickness, kept on the series as ingest keeps it
+            text(
+                "UPDATE imaging_series SET slice_thickness = (SELECT a.slice_thickness"
+                " FROM acquisition_parameters a WHERE a.imaging_series_id = imaging_series.id)"
             )
         )
         for link, column, query in (

@@ -161,6 +161,20 @@ def test_series_criteria_hold_for_one_series(registered: Engine, cohort_db: str)
     assert orpha.totals.donors == 1 and orpha.totals.samples == 1  # C71.7 is under C71
 
 
+def test_series_keep_their_slice_thickness_for_the_cohort_index(
+    registered: Engine, cohort_db: str
+) -> None:
+    """Ingest copies each series' slice thickness onto the series (the cohort index reads it
+    there), equal to its acquisition parameters'."""
+    rows = query(
+        registered,
+        "SELECT s.slice_thickness, a.slice_thickness FROM imaging_series s"
+        " LEFT JOIN acquisition_parameters a ON a.imaging_series_id = s.id",
+    )
+    assert len(rows) > 10 and sum(1 for kept, _ in rows if kept is not None) >= 5
+    assert all(kept == acquired for kept, acquired in rows)
+
+
 def test_body_parts_match_with_their_regions(registered: Engine, cohort_db: str) -> None:
     """ABDOMEN matches series of the abdomen and of regions covering it (pydicom's whole-body
     NM), TRUNK also the chest and spine; an organ is not matched by a scan of its region."""

@@ -578,6 +578,7 @@ Table('imaging_series', metadata,
     Column('dataset_type_id', Integer(), ForeignKey('dataset_type.id')),
     Column('frame_of_reference_uid', String(64)),
     Column('number_of_instances', Integer()),
+    Column('slice_thickness', Float()),
     Column('created_at', DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column('updated_at', DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()),
 )

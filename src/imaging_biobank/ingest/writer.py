@@ -641,6 +641,17 @@ def derive_collection(conn: Connection, collection_id: int) -> None:
         .where(in_collection, series.c.number_of_instances.is_distinct_from(count))
         .values(number_of_instances=count)
     )
+    acq = T["acquisition_parameters"]
+    thickness = (
+        select(acq.c.slice_thickness)
+        .where(acq.c.imaging_series_id == series.c.id)
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(series)
+        .where(in_collection, series.c.slice_thickness.is_distinct_from(thickness))
+        .values(slice_thickness=thickness)
+    )
     studies = select(series.c.imaging_study_id).where(in_collection).distinct()
     n_series = select(func.count()).where(series.c.imaging_study_id == study.c.id).scalar_subquery()
     n_instances = (

@@ -196,6 +196,7 @@ class ImagingSeries(Timestamps, Base):
             "ix_imaging_series_cohort",
             "modality_id",
             "body_part_examined_id",
+            "slice_thickness",
             "sample_donor_id",
             "imaging_study_id",
             "image_collection_id",
@@ -234,6 +235,9 @@ class ImagingSeries(Timestamps, Base):
     dataset_type_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_type.id"), index=True)
     frame_of_reference_uid: Mapped[str | None] = mapped_column(String(64))  # (0020,0052)
     number_of_instances: Mapped[int | None] = mapped_column(Integer)  # derived
+    # derived: acquisition_parameters.slice_thickness, here so that a cohort filter on
+    # modality, body part and slice thickness reads one index range
+    slice_thickness: Mapped[float | None] = mapped_column(Float)
 
     study: Mapped[ImagingStudy] = relationship(back_populates="series")
     image_collection: Mapped[ImageCollection] = relationship()

@@ -81,6 +81,8 @@ KEYS: Final[dict[str, Key]] = {
             "reconstruction_parameters.reconstruction_diameter", unit="mm"),
         *(
             Key(name, SERIES, "number",
+                # the series' slice thickness is kept on the series too (the cohort index)
+                "imaging_series.slice_thickness" if name == "slice_thickness" else
                 "acquisition_parameters." + ("pixel_spacing_row" if name == "pixel_spacing"
                                              else name), unit=unit)
             for name, unit in NUMERIC_ACQUISITION.items()
