@@ -6,6 +6,7 @@ collection. As nested dicts, ready for JSON or a tree on screen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -70,19 +71,22 @@ def _series(series: ImagingSeries) -> dict[str, Any]:
     }
 
 
+def _runs_linked(session: Session, link: Any, ident: int) -> Sequence[ImageAnalysis]:
+    """The runs a link table (``link``: its column naming the other side) ties to ``ident``."""
+    table = link.table
+    return session.scalars(
+        select(ImageAnalysis)
+        .join(table, table.c.image_analysis_id == ImageAnalysis.id)
+        .where(link == ident)
+        .order_by(ImageAnalysis.id)
+    ).all()
+
+
 def segmentation_chain(session: Session, segmentation_id: int) -> dict[str, Any]:
     segmentation = session.get(Segmentation, segmentation_id)
     if segmentation is None:
         raise ProvenanceError(f"no segmentation {segmentation_id}")
-    runs = session.scalars(
-        select(ImageAnalysis)
-        .join(
-            image_analysis_segmentation,
-            image_analysis_segmentation.c.image_analysis_id == ImageAnalysis.id,
-        )
-        .where(image_analysis_segmentation.c.segmentation_id == segmentation_id)
-        .order_by(ImageAnalysis.id)
-    ).all()
+    runs = _runs_linked(session, image_analysis_segmentation.c.segmentation_id, segmentation_id)
     return {
         "segmentation": segmentation.id,
         "label": segmentation.label,
@@ -110,15 +114,9 @@ def biomarker_chain(session: Session, biomarker_id: int) -> dict[str, Any]:
     biomarker = session.get(ImagingBiomarker, biomarker_id)
     if biomarker is None:
         raise ProvenanceError(f"no imaging biomarker {biomarker_id}")
-    runs = session.scalars(
-        select(ImageAnalysis)
-        .join(
-            image_analysis_imaging_biomarker,
-            image_analysis_imaging_biomarker.c.image_analysis_id == ImageAnalysis.id,
-        )
-        .where(image_analysis_imaging_biomarker.c.imaging_biomarker_id == biomarker_id)
-        .order_by(ImageAnalysis.id)
-    ).all()
+    runs = _runs_linked(
+        session, image_analysis_imaging_biomarker.c.imaging_biomarker_id, biomarker_id
+    )
     harmonised = session.scalars(
         select(HarmonisedValue).where(HarmonisedValue.imaging_biomarker_id == biomarker_id)
     ).all()

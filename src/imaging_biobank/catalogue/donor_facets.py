@@ -162,10 +162,9 @@ def refresh_donor_facets(conn: Connection, donors: Select[Any] | None = None) ->
     parts = []
     for name in FACETS:
         for pairs in _pairs(conn, name):
+            if donors is not None:  # inside the pairs' select, so only these donors are read
+                pairs = pairs.where(pairs.selected_columns[0].in_(donors))
             found = pairs.subquery()
             donor, value = found.c[0], found.c[1]
-            part = select(literal(name, String), value, donor).where(value.is_not(None))
-            if donors is not None:
-                part = part.where(donor.in_(donors))
-            parts.append(part)
+            parts.append(select(literal(name, String), value, donor).where(value.is_not(None)))
     conn.execute(insert(f).from_select(["facet", "value", "sample_donor_id"], union(*parts)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Final
@@ -219,27 +220,30 @@ _PARTIAL_DATE: Final = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2}(?:T\d{2}:\d{2}(?::\d
 _TIME: Final = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
 
 
+def _parses(parse: Callable[[str], object], text: str) -> bool:
+    """Whether ``parse`` reads ``text`` (a ``fromisoformat``: ValueError when it does not)."""
+    try:
+        parse(text)
+    except ValueError:
+        return False
+    return True
+
+
 def iso_prefix(name: str, kind: str, value: object) -> str:
     """A date (``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``, with ``Thh:mm[:ss]``) or a time
     (``hh:mm[:ss]``) to compare with stored ISO values at the precision written."""
     text = str(value).strip()
     if kind == "time":
-        if _TIME.fullmatch(text):
-            try:
-                dt.time.fromisoformat(text)
-                return text
-            except ValueError:
-                pass
-        raise QueryKeyError(f"{name} is a time: give hh:mm or hh:mm:ss, not {value!r}")
-    if _PARTIAL_DATE.fullmatch(text):
-        try:
-            parts = text[:10].split("-")
-            dt.date.fromisoformat("-".join(parts + ["01"] * (3 - len(parts))))
-            if len(text) > 10:
-                dt.time.fromisoformat(text[11:])
+        if _TIME.fullmatch(text) and _parses(dt.time.fromisoformat, text):
             return text
-        except ValueError:
-            pass
+        raise QueryKeyError(f"{name} is a time: give hh:mm or hh:mm:ss, not {value!r}")
+    parts = text[:10].split("-")
+    if (
+        _PARTIAL_DATE.fullmatch(text)
+        and _parses(dt.date.fromisoformat, "-".join(parts + ["01"] * (3 - len(parts))))
+        and (len(text) <= 10 or _parses(dt.time.fromisoformat, text[11:]))
+    ):
+        return text
     raise QueryKeyError(
         f"{name} is a date: give YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm, not {value!r}"
     )

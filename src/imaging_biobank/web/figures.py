@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, String, func, select
 
 from imaging_biobank.db._schema import metadata
 from imaging_biobank.db.lookup import FoundCollection
@@ -98,11 +98,7 @@ def _thickness(values: Sequence[float], role: str, step: int) -> list[tuple[str,
 
 def _filled(column: Any) -> Any:
     """How many rows have a value (text columns: a non-empty one)."""
-    try:
-        python_type = column.type.python_type
-    except NotImplementedError:
-        python_type = object
-    if python_type is str:
+    if isinstance(column.type, String):  # Text too
         return func.count(func.nullif(func.trim(column), ""))
     return func.count(column)
 
