@@ -4,7 +4,7 @@ principal behind the request's token, role checks and the audit entry of the req
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +27,6 @@ class ApiSettings:
     # collection landing pages (with their schema.org JSON-LD) open to visitors without a
     # token, shown as a researcher sees them and audited as "anonymous"
     public_landing_pages: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

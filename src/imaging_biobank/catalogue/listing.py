@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
 from imaging_biobank.catalogue.describe import describe_collection
 from imaging_biobank.catalogue.stats import collection_counts
+from imaging_biobank.clinical.forms import form_overview
 from imaging_biobank.db._schema import metadata
-from imaging_biobank.query.engine import obfuscate
+from imaging_biobank.query.engine import as_seen
 
 T = metadata.tables
 COUNTS = ("donors", "samples", "imaging_studies", "imaging_series", "imaging_instances")
@@ -19,10 +20,8 @@ COUNTS = ("donors", "samples", "imaging_studies", "imaging_series", "imaging_ins
 
 def shown(counts: dict[str, Any], role: str, step: int = 10) -> dict[str, Any]:
     """``counts`` as ``role`` may see them: obfuscated for researchers."""
-    if role != "researcher":
-        return counts
     return {
-        k: obfuscate(v, step) if k in COUNTS and isinstance(v, int) else v
+        k: as_seen(v, role, step) if k in COUNTS and isinstance(v, int) else v
         for k, v in counts.items()
     }
 
@@ -96,3 +95,8 @@ def studies(conn: Connection) -> list[dict[str, Any]]:
             select(s.c.id, s.c.identifier, s.c.name, s.c.description).order_by(s.c.identifier)
         )
     ]
+
+
+def e_forms(engine: Engine, *, role: str, step: int = 10) -> list[dict[str, Any]]:
+    """Every e-form (``form_overview``) with its record count as ``role`` may see it."""
+    return [{**f, "records": as_seen(int(f["records"]), role, step)} for f in form_overview(engine)]

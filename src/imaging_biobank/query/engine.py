@@ -82,6 +82,11 @@ def obfuscate(n: int, step: int = 10) -> int:
     return ((n + step // 2) // step) * step
 
 
+def as_seen(n: int, role: str, step: int = 10) -> int:
+    """A count as ``role`` may see it: obfuscated for researchers, exact for the others."""
+    return obfuscate(n, step) if role == "researcher" else n
+
+
 @dataclass
 class Counts:
     donors: int = 0
@@ -1038,13 +1043,10 @@ def _stratum(conn: Connection, cohort: Cohort, name: str, role: str, step: int) 
             .where(study.c.patient_age_years.is_not(None))
             .group_by(band)
         ).all()
-        return {
-            f"{int(b)}-{int(b) + 9}": obfuscate(int(n), step) if role == "researcher" else int(n)
-            for b, n in rows
-        }
+        return {f"{int(b)}-{int(b) + 9}": as_seen(int(n), role, step) for b, n in rows}
     else:
         raise QueryKeyError(f"unknown stratifier {name!r}; use sex, age or modality")
-    return {str(k): obfuscate(int(n), step) if role == "researcher" else int(n) for k, n in rows}
+    return {str(k): as_seen(int(n), role, step) for k, n in rows}
 
 
 MANIFEST_COLUMNS = (

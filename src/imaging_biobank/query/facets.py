@@ -47,7 +47,7 @@ from imaging_biobank.catalogue.donor_facets import (
 )
 from imaging_biobank.db._schema import metadata
 from imaging_biobank.query.ast import Query
-from imaging_biobank.query.engine import ROLES, compile_query, matched, obfuscate
+from imaging_biobank.query.engine import ROLES, as_seen, compile_query, matched
 from imaging_biobank.query.keys import QueryKeyError
 from imaging_biobank.samples.consent import Purpose, ruled_out
 
@@ -97,8 +97,7 @@ def facets(
         found = _live_counts(conn, donors, excluded_samples)
     counts: dict[str, dict[str, int]] = {}
     for name, values in found.items():
-        if role == "researcher":
-            values = {k: obfuscate(v, step) for k, v in values.items()}
+        values = {k: as_seen(v, role, step) for k, v in values.items()}
         counts[name] = dict(sorted(values.items(), key=_order(name)))
     return counts
 

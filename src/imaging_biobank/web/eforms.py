@@ -15,17 +15,16 @@ from starlette.concurrency import run_in_threadpool
 
 from imaging_biobank.access.tokens import Principal
 from imaging_biobank.api.deps import AuditNote, audit, settings
+from imaging_biobank.catalogue import listing
 from imaging_biobank.clinical.dictionary import Field
 from imaging_biobank.clinical.entry import RecordExistsError, enter_record
 from imaging_biobank.clinical.forms import (
     StoredForm,
     clinical_collection,
-    form_overview,
     stored_forms,
 )
 from imaging_biobank.db.lookup import CollectionLookupError
 from imaging_biobank.deid.pseudonym import Pseudonymiser
-from imaging_biobank.query.engine import obfuscate
 from imaging_biobank.web.render import error_page, page
 from imaging_biobank.web.session import same_origin, signed_in, to_login
 
@@ -154,9 +153,7 @@ def forms_list(request: Request) -> Response:
     if me is None:
         return to_login(request)
     step = settings(request).obfuscation_step
-    found = form_overview(settings(request).engine)
-    if me.role == "researcher":
-        found = [{**f, "records": obfuscate(int(f["records"]), step)} for f in found]
+    found = listing.e_forms(settings(request).engine, role=me.role, step=step)
     audit(request, AuditNote("web.forms", result_count=len(found)))
     return page(
         request,

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, String, func, select
 
 from imaging_biobank.db._schema import metadata
 from imaging_biobank.db.lookup import FoundCollection
-from imaging_biobank.query.engine import obfuscate
+from imaging_biobank.query.engine import as_seen
 
 T = metadata.tables
 # slice thickness bins in mm: (low, high) with high exclusive; None is open-ended
@@ -45,11 +45,6 @@ class Figures:
     total: int = 0  # the series or samples the shares are of (as the role sees it)
 
 
-def shown_count(n: int, role: str, step: int) -> int:
-    """A count as ``role`` may see it."""
-    return obfuscate(n, step) if role == "researcher" else n
-
-
 def shown_share(part: int, whole: int, role: str, step: int = 10) -> int:
     """``part`` of ``whole`` in per cent; for researchers rounded to tens, and never 0 when
     some are filled nor 100 when some are missing (so small numbers do not show); of fewer
@@ -76,7 +71,7 @@ def _grouped(conn: Connection, query: Any, role: str, step: int) -> list[tuple[s
     for label, n in rows:
         merged[label] = merged.get(label, 0) + n
     ordered = sorted(merged.items(), key=lambda item: (-item[1], item[0]))
-    return [(label, shown_count(n, role, step)) for label, n in ordered]
+    return [(label, as_seen(n, role, step)) for label, n in ordered]
 
 
 def thickness_label(low: float, high: float | None) -> str:
@@ -91,7 +86,7 @@ def _thickness(values: Sequence[float], role: str, step: int) -> list[tuple[str,
                 counts[i] += 1
                 break
     return [
-        (thickness_label(low, high), shown_count(n, role, step))
+        (thickness_label(low, high), as_seen(n, role, step))
         for (low, high), n in zip(THICKNESS_BINS, counts, strict=True)
     ]
 
@@ -170,7 +165,7 @@ def image_figures(conn: Connection, found: FoundCollection, role: str, step: int
         if total
         else [],
         completeness_of="series",
-        total=shown_count(total, role, step),
+        total=as_seen(total, role, step),
     )
 
 
@@ -214,7 +209,7 @@ def sample_figures(conn: Connection, found: FoundCollection, role: str, step: in
         if total
         else [],
         completeness_of="samples",
-        total=shown_count(total, role, step),
+        total=as_seen(total, role, step),
     )
 
 

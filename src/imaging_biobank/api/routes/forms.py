@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 from imaging_biobank.api.deps import AuditNote, Conn, DataManager, Settings, Who, audit
 from imaging_biobank.api.problems import ProblemError
-from imaging_biobank.clinical.forms import StoredForm, clinical_collection, field_row, form_overview
+from imaging_biobank.catalogue import listing
+from imaging_biobank.clinical.forms import StoredForm, clinical_collection, field_row
 from imaging_biobank.clinical.questionnaire import questionnaire_dict
 from imaging_biobank.db.lookup import CollectionLookupError
-from imaging_biobank.query.engine import obfuscate
 
 router = APIRouter(prefix="/api", tags=["e-forms"])
 
@@ -60,10 +60,7 @@ def stored_form(conn: Conn, collection: str, form: str) -> tuple[str, StoredForm
 def forms(request: Request, settings: Settings, me: Who) -> list[dict[str, Any]]:
     """Every e-form: collection, fields, records (obfuscated for researchers), source
     dictionary."""
-    found = form_overview(settings.engine)
-    if me.role == "researcher":
-        step = settings.obfuscation_step
-        found = [{**f, "records": obfuscate(int(f["records"]), step)} for f in found]
+    found = listing.e_forms(settings.engine, role=me.role, step=settings.obfuscation_step)
     audit(request, AuditNote("forms.list", result_count=len(found)))
     return found
 
