@@ -1061,6 +1061,26 @@ MANIFEST_COLUMNS = (
 )
 
 
+def series_labels() -> tuple[list[Any], FromClause]:
+    """What identifies a series in manifests and releases (pseudonymised donor, collection,
+    study and series UIDs, modality, body part, as written), and the join that reads it."""
+    s, st, d, c = T["imaging_series"], T["imaging_study"], T["sample_donor"], T["collection"]
+    columns = [
+        d.c.pseudonym.label("donor"),
+        c.c.identifier.label("collection"),
+        st.c.study_instance_uid,
+        s.c.series_instance_uid,
+        s.c.modality_value.label("modality"),
+        s.c.body_part_examined_value.label("body_part"),
+    ]
+    joined = (
+        s.join(st, st.c.id == s.c.imaging_study_id)
+        .join(d, d.c.id == s.c.sample_donor_id)
+        .join(c, c.c.id == s.c.image_collection_id)
+    )
+    return columns, joined
+
+
 def manifest(
     conn: Connection, query: Query, *, role: str, purpose: Purpose | None = None
 ) -> list[dict[str, Any]]:
@@ -1069,31 +1089,15 @@ def manifest(
     if role == "researcher":
         raise PermissionError("a manifest of series is for data managers (role data_manager)")
     cohort = compile_query(conn, query, purpose)
-    s, st, d, c, i = (
-        T["imaging_series"],
-        T["imaging_study"],
-        T["sample_donor"],
-        T["collection"],
-        T["imaging_instance"],
-    )
+    s, i = T["imaging_series"], T["imaging_instance"]
+    columns, joined = series_labels()
     ids = cohort.series.subquery()
     location = (
         select(func.min(i.c.location)).where(i.c.imaging_series_id == s.c.id).scalar_subquery()
     )
     rows = conn.execute(
-        select(
-            d.c.pseudonym,
-            c.c.identifier,
-            st.c.study_instance_uid,
-            s.c.series_instance_uid,
-            s.c.modality_value,
-            s.c.body_part_examined_value,
-            s.c.number_of_instances,
-            location,
-        )
-        .join(st, st.c.id == s.c.imaging_study_id)
-        .join(d, d.c.id == s.c.sample_donor_id)
-        .join(c, c.c.id == s.c.image_collection_id)
+        select(*columns, s.c.number_of_instances, location)
+        .select_from(joined)
         .where(s.c.id.in_(select(ids.c.id)))
         .order_by(s.c.series_instance_uid)
     ).all()
@@ -1106,4 +1110,13 @@ def manifest(
     return out
 
 
-__all__ = ["CohortResult", "Counts", "compile_query", "count", "manifest", "obfuscate"]
+__all__ = [
+    "CohortResult",
+    "Counts",
+    "as_seen",
+    "compile_query",
+    "count",
+    "manifest",
+    "obfuscate",
+    "series_labels",
+]

@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 import imaging_biobank
 from imaging_biobank.db._schema import metadata
 from imaging_biobank.query.ast import Query, to_json, to_text
-from imaging_biobank.query.engine import ROLES, compile_query, obfuscate
+from imaging_biobank.query.engine import ROLES, compile_query, obfuscate, series_labels
 from imaging_biobank.samples.consent import Purpose, ruled_out
 
 T = metadata.tables
@@ -139,6 +139,10 @@ class _Series:
     body_part: str | None
     instances: list[dict[str, Any]] = field(default_factory=list)
 
+    def header(self) -> dict[str, Any]:
+        """The series' own values (every field but its instances)."""
+        return {k: v for k, v in self.__dict__.items() if k != "instances"}
+
 
 # --- the canonical manifest ---------------------------------------------------------------
 
@@ -209,35 +213,20 @@ def _cohort_rows(conn: Connection, tree: Query, purpose: Purpose) -> list[RowMap
     """Every instance of the matching series with its series, study, donor and collection:
     one statement, so one consistent view of the database."""
     cohort = compile_query(conn, tree, purpose)
-    s, st, d, c, i = (
-        T["imaging_series"],
-        T["imaging_study"],
-        T["sample_donor"],
-        T["collection"],
-        T["imaging_instance"],
-    )
+    s, i = T["imaging_series"], T["imaging_instance"]
+    columns, joined = series_labels()
     ids = cohort.series.subquery()
     return list(
         conn.execute(
             select(
-                d.c.pseudonym.label("donor"),
-                c.c.identifier.label("collection"),
-                st.c.study_instance_uid,
-                s.c.series_instance_uid,
-                s.c.modality_value.label("modality"),
-                s.c.body_part_examined_value.label("body_part"),
+                *columns,
                 i.c.sop_instance_uid,
                 i.c.sop_class_uid,
                 i.c.content_hash,
                 i.c.file_size,
                 i.c.location,
             )
-            .select_from(
-                i.join(s, s.c.id == i.c.imaging_series_id)
-                .join(st, st.c.id == s.c.imaging_study_id)
-                .join(d, d.c.id == s.c.sample_donor_id)
-                .join(c, c.c.id == s.c.image_collection_id)
-            )
+            .select_from(joined.join(i, i.c.imaging_series_id == s.c.id))
             .where(s.c.id.in_(select(ids.c.id)))
         ).mappings()
     )
@@ -275,15 +264,7 @@ def _flat(series: dict[str, _Series]) -> Iterator[dict[str, Any]]:
     """One dict per instance with its series' values, in manifest order."""
     for entry in series.values():
         for instance in entry.instances:
-            yield {
-                "donor": entry.donor,
-                "collection": entry.collection,
-                "study_instance_uid": entry.study_instance_uid,
-                "series_instance_uid": entry.series_instance_uid,
-                "modality": entry.modality,
-                "body_part": entry.body_part,
-                **instance,
-            }
+            yield {**entry.header(), **instance}
 
 
 def freeze(
@@ -523,15 +504,7 @@ def get_release(
     out = release.as_json()
     series = []
     for entry in _content(conn, release_id).values():
-        item: dict[str, Any] = {
-            "donor": entry.donor,
-            "collection": entry.collection,
-            "study_instance_uid": entry.study_instance_uid,
-            "series_instance_uid": entry.series_instance_uid,
-            "modality": entry.modality,
-            "body_part": entry.body_part,
-            "instance_count": len(entry.instances),
-        }
+        item: dict[str, Any] = {**entry.header(), "instance_count": len(entry.instances)}
         if instances:
             item["instances"] = entry.instances
         series.append(item)
