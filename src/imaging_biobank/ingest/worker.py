@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from imaging_biobank.deid.options import DeidOptions
 from imaging_biobank.deid.pseudonym import Pseudonymiser
 from imaging_biobank.deid.rewrite import Deidentifier
+from imaging_biobank.deid.values import clean_text, identifying_tokens
 from imaging_biobank.dicom.read import Parser, read_bytes, read_path
 from imaging_biobank.dicom.record import HeaderError, InstanceRecord, NotAnInstanceError
 from imaging_biobank.dicom.sources import (
@@ -65,8 +66,20 @@ def pseudonymise(record: InstanceRecord, pseudonymiser: Pseudonymiser) -> Instan
     ):
         return record
     source = f"study:{record.donor}" if record.donor_from_study else record.donor
+    if not record.donor_from_study:
+        record.study_description = _without_identifier(record.study_description, record.donor)
+        record.series_description = _without_identifier(record.series_description, record.donor)
     record.donor = pseudonymiser.donor(source)
     return record
+
+
+def _without_identifier(description: str | None, patient_id: str) -> str | None:
+    """A study or series description with the patient's ID taken out (real archives name
+    series after it: ``IBSI_1_STS_001_CT``), as PS3.15's Clean Descriptors option does."""
+    if not description:
+        return description
+    tokens, substrings = identifying_tokens([], [patient_id])
+    return clean_text(description, tokens, substrings, strict=False) or None
 
 
 def _bytes(item: WorkItem) -> bytes:
