@@ -473,3 +473,25 @@ def test_one_donor_across_images_samples_and_e_form_records(
     assert clinical["combinations"]["images+samples+clinical"] == 1
     assert report["all"]["combinations"]["images+samples+clinical"] == 1
     assert "STS_001" not in out and sts not in out
+
+
+def test_a_donors_new_diagnosis_reaches_all_the_donors_collections(
+    runner: CliRunner, registered: Engine, db: str, key_file: Path, tmp_path: Path
+) -> None:
+    """A diagnosis event imported into NB_CLINICAL for STS_001, whose images are in
+    NB_IMAGING: both collections list the diagnosis among their derived descriptors (the
+    import used to re-derive only the collection it was given)."""
+    from tests.conftest import NB_IMAGING, STS_001
+
+    ingest = ["ingest", str(STS_001 / "PET"), "--db", db, "--key-file", str(key_file)]
+    assert invoke(runner, *ingest, "-c", NB_IMAGING)[0] == 0
+    header = "donor_id,event_type,event_date,age_at_event,age_unit,diagnosis,description"
+    path = write(tmp_path / "e.csv", header, ["STS_001,diagnosis,,4,Years,C49.9,"])
+    code, out = invoke(runner, *import_cmd("events", path, "NB_CLINICAL", db, key_file))
+    assert code == 0, out
+    derived = """SELECT c.identifier, d.code FROM collection_disease l
+        JOIN collection c ON c.id = l.collection_id JOIN disease d ON d.id = l.disease_id
+        WHERE l.origin = 'derived'"""
+    with registered.connect() as conn:
+        rows = {(c.rsplit(":", 1)[-1], code) for c, code in conn.execute(text(derived))}
+    assert {("NB_CLINICAL", "C49.9"), ("NB_IMAGING", "C49.9")} <= rows

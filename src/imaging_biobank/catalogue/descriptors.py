@@ -10,6 +10,7 @@ collections also the material types and storage temperatures of the samples. Sto
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Select, delete, func, insert, select, union, update
@@ -30,20 +31,45 @@ def member_donors(collection_id: int, kind: str) -> Select[Any]:
             link.c.collection_id == collection_id
         )
     ]
-    items = {
-        "image": ("imaging_series", "image_collection_id"),
-        "sample_tissue": ("sample", "collection_id"),
-        "molecular_biomarker": ("molecular_biomarker_result", "collection_id"),
-        "clinical_variable": ("clinical_record", "collection_id"),
-    }
-    if kind in items and items[kind][0] in T:
-        table = T[items[kind][0]]
+    if kind in _ITEMS and _ITEMS[kind][0] in T:
+        table_name, column = _ITEMS[kind]
+        table = T[table_name]
         parts.append(
             select(table.c.sample_donor_id.label("donor_id")).where(
-                table.c[items[kind][1]] == collection_id
+                table.c[column] == collection_id
             )
         )
     return select(union(*parts).subquery().c.donor_id)
+
+
+_ITEMS = {
+    "image": ("imaging_series", "image_collection_id"),
+    "sample_tissue": ("sample", "collection_id"),
+    "molecular_biomarker": ("molecular_biomarker_result", "collection_id"),
+    "clinical_variable": ("clinical_record", "collection_id"),
+}
+
+
+def collections_of_donors(conn: Connection, donor_ids: Iterable[int]) -> set[int]:
+    """The collections any of these donors is a member of (declared, or through an item):
+    the ones whose descriptors change when the donors' facts (sex, diagnoses) change."""
+    found: set[int] = set()
+    ids = sorted(set(donor_ids))
+    sources = [("collection_sample_donor", "collection_id"), *_ITEMS.values()]
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        for table_name, column in sources:
+            if table_name not in T:
+                continue
+            table = T[table_name]
+            found.update(
+                conn.execute(
+                    select(table.c[column])
+                    .where(table.c.sample_donor_id.in_(chunk), table.c[column].is_not(None))
+                    .distinct()
+                ).scalars()
+            )
+    return found
 
 
 def derive_descriptors(conn: Connection, collection_id: int) -> None:

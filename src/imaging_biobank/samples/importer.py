@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from imaging_biobank.catalogue.descriptors import derive_descriptors
+from imaging_biobank.catalogue.descriptors import collections_of_donors, derive_descriptors
 from imaging_biobank.db._schema import metadata
 from imaging_biobank.db.lookup import FoundCollection, find_collection
 from imaging_biobank.deid.pseudonym import Pseudonymiser
@@ -87,7 +87,10 @@ def import_registry(
         if progress is not None:
             progress(len(batch))
     with engine.begin() as conn:
-        derive_descriptors(conn, found.id)
+        # the donors' other collections too: an event's diagnosis is every one's descriptor
+        donors = [donor.id for donor in writer.donors.values()]
+        for collection_id in sorted({found.id} | collections_of_donors(conn, donors)):
+            derive_descriptors(conn, collection_id)
     return summary
 
 
