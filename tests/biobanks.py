@@ -28,3 +28,59 @@ def imaging_biobank(url: str, folder: Path) -> tuple[Engine, Path]:
     run(engine, key_file, STS_001)
     run(engine, key_file, PYDICOM_FILES / "test_files", collection=REFERENCE)
     return engine, key_file
+
+
+def full_biobank(url: str, folder: Path) -> tuple[Engine, Path]:
+    """What ``make demo`` builds, less the de-identified copies: the example biobank with
+    STS_001 (CT, MR, PET and their contours, radiomic features) in NB_IMAGING, pydicom's
+    test files in REFERENCE_IMAGING, the example donors, samples, events, biomarkers and the
+    two e-forms with their records. The exporters' tests read it."""
+    from typer.testing import CliRunner
+
+    from imaging_biobank.cli import app as cli
+
+    engine, key_file = imaging_biobank(url, folder)
+    db = engine.url.render_as_string(hide_password=False)
+    keyed = ["--db", db, "--key-file", str(key_file)]
+    samples, forms, sts = EXAMPLE.parent / "samples", EXAMPLE.parent / "forms", STS_001
+    steps = [
+        ["import", "donors", str(samples / "donors.csv"), "-c", "NB_TISSUE", *keyed],
+        ["import", "samples", str(samples / "samples.csv"), "-c", "NB_TISSUE", *keyed],
+        ["import", "events", str(samples / "events.csv"), "-c", "NB_CLINICAL", *keyed],
+        ["import", "biomarkers", str(samples / "biomarkers.csv"), "-c", "NB_MOLECULAR", *keyed],
+        ["import", "form", str(forms / "neuroblastoma.csv"), "-c", "NB_CLINICAL", "--db", db],
+        [
+            "import",
+            "records",
+            str(forms / "neuroblastoma_records.csv"),
+            "-c",
+            "NB_CLINICAL",
+            *keyed,
+        ],
+        ["import", "form", str(forms / "dipg.csv"), "-c", "DIPG_CLINICAL", "--db", db],
+        ["import", "records", str(forms / "dipg_records.csv"), "-c", "DIPG_CLINICAL", *keyed],
+        [
+            "import",
+            "segmentation",
+            str(sts / "CT/mask"),
+            str(sts / "MR_T1/mask"),
+            str(sts / "PET/mask"),
+            "--db",
+            db,
+        ],
+        [
+            "analyse",
+            "radiomics",
+            "-c",
+            "NB_IMAGING",
+            "--config",
+            str(EXAMPLE.parent / "radiomics.yaml"),
+            "--db",
+            db,
+        ],
+    ]
+    runner = CliRunner()
+    for args in steps:
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, f"{' '.join(args)}\n{result.output}"
+    return engine, key_file

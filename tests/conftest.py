@@ -245,3 +245,29 @@ def still_running(pids: list[int], wait: float = 30) -> list[int]:
         pids = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
         time.sleep(0.1)
     return pids
+
+
+@pytest.fixture(scope="session")
+def full_biobank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a SQLite database holding what ``make demo`` builds (tests.biobanks), built
+    once per test run; tests must only read it (copy it to change it)."""
+    from tests.biobanks import full_biobank as build
+
+    folder = tmp_path_factory.mktemp("full_biobank")
+    engine, _ = build(f"sqlite:///{folder / 'biobank.db'}", folder)
+    engine.dispose()
+    yield f"sqlite:///{folder / 'biobank.db'}"
+
+
+@pytest.fixture(scope="session")
+def full_biobank_pg(
+    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The same biobank as ``full_biobank`` on the test PostgreSQL server (read only)."""
+    from tests.biobanks import full_biobank as build
+
+    folder = tmp_path_factory.mktemp("full_biobank_pg")
+    engine, _ = build(postgres.create_database(f"full_{os.getpid()}"), folder)
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    yield url

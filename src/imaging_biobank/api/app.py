@@ -23,12 +23,14 @@ from imaging_biobank.api.routes import (
     health,
     quality,
     releases,
+    sparql,
 )
 
 log = logging.getLogger("imaging_biobank.api")
 
-DESCRIPTION = """The DICOM-MIABIS imaging biobank: catalogue, cohort queries, e-forms and
-quality reports. Every route but `/health` needs a token (`Authorization: Bearer TOKEN`,
+DESCRIPTION = """The DICOM-MIABIS imaging biobank: catalogue, cohort queries, e-forms,
+quality reports and SPARQL (`/api/sparql`: researchers query the catalogue graph, data
+managers the whole graph). Every route but `/health` needs a token (`Authorization: Bearer TOKEN`,
 made with `imaging-biobank token create`). Roles: `researcher` (catalogue, obfuscated
 counts), `data_manager` (exact counts, manifests, record entry, quality), `admin`. Errors
 are RFC 9457 problem details."""
@@ -71,6 +73,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             {"name": "releases", "description": "Frozen, citable cohort manifests"},
             {"name": "e-forms", "description": "Clinical e-forms and record entry"},
             {"name": "quality", "description": "Quality-check reports"},
+            {"name": "sparql", "description": "SPARQL 1.1 over the biobank as RDF"},
             {"name": "admin", "description": "The audit log"},
             {"name": "health", "description": "Liveness, without a token"},
         ],
@@ -90,7 +93,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         await run_in_threadpool(_write_audit, settings, request, response.status_code)
         return response
 
-    for module in (health, catalogue, cohorts, releases, forms, quality, admin):
+    for module in (health, catalogue, cohorts, releases, forms, quality, admin, sparql):
         app.include_router(module.router)
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -27,6 +27,9 @@ class ApiSettings:
     # collection landing pages (with their schema.org JSON-LD) open to visitors without a
     # token, shown as a researcher sees them and audited as "anonymous"
     public_landing_pages: bool = False
+    # what one SPARQL query may take (seconds, MiB beyond the graph); None: the defaults
+    sparql_timeout: float | None = None
+    sparql_memory_mb: int | None = None
 
 
 @dataclass

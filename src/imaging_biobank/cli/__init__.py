@@ -29,12 +29,15 @@ from imaging_biobank.cli import (  # noqa: E402  (registers)
     catalogue,
     clinical,
     deid,
+    export,
+    import_fhir,
     ingest,
     quality,
     query,
     release,
     samples,
     server,
+    sparql,
     vocabulary,
 )
 
@@ -44,6 +47,8 @@ __all__ = [
     "catalogue",
     "clinical",
     "deid",
+    "export",
+    "import_fhir",
     "ingest",
     "main",
     "quality",
@@ -51,6 +56,7 @@ __all__ = [
     "release",
     "samples",
     "server",
+    "sparql",
     "vocabulary",
 ]
 

@@ -39,6 +39,16 @@ def serve(
             " their schema.org JSON-LD, as researchers see them; audited as anonymous.",
         ),
     ] = False,
+    sparql_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--sparql-timeout",
+            min=0.1,
+            help="Seconds one SPARQL query may run (/api/sparql, in a child process on"
+            " Linux). Default: 10.",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) and the web catalogue on HOST:PORT.
@@ -66,6 +76,7 @@ def serve(
             obfuscation_step=step,
             key_file=key,
             public_landing_pages=public_landing_pages,
+            sparql_timeout=sparql_timeout,
         )
     )
     console.print(f"imaging-biobank on http://{host}:{port}/ (API docs: /docs); Ctrl-C stops")
