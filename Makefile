@@ -9,6 +9,7 @@ DEMO_KEY := demo/biobank.key
 BIOBANK := bbmri-eric:ID:ES_PRIMAGE
 STS := examples/data/sts_001
 DEMO_ARGS = --db $(DEMO_URL) --key-file $(DEMO_KEY)
+ARGO_DICTIONARY ?= ../shared/reference/argo
 
 .PHONY: demo test bench lint install system-deps clean
 
@@ -57,10 +58,24 @@ demo: install
 		and material_type = TISSUE_FROZEN and diagnosis in C74" --role data_manager --db $(DEMO_URL)
 	$(BIN)/imaging-biobank query "body_part = ABDOMEN" --by modality --role data_manager \
 		--db $(DEMO_URL)
+	$(BIN)/imaging-biobank export directory demo/export/directory.xlsx --db $(DEMO_URL)
+	$(BIN)/imaging-biobank export directory demo/export/directory-emx2 --db $(DEMO_URL)
+	$(BIN)/imaging-biobank export fhir demo/export/fhir $(DEMO_ARGS)
+	$(BIN)/imaging-biobank export omop sqlite:///demo/export/omop.db --db $(DEMO_URL)
+	$(BIN)/imaging-biobank export rdf demo/export/biobank.ttl --db $(DEMO_URL)
+	$(BIN)/imaging-biobank sparql "SELECT ?modality ?part (COUNT(?s) AS ?series) WHERE { \
+		?s a ib:ImagingSeries ; ib:modality ?modality ; ib:bodyPart ?part ; \
+		ib:bodyPart/ib:covers?/skos:broader* bp:ABDOMEN } GROUP BY ?modality ?part" --db $(DEMO_URL)
+	@# the ARGO dictionary is AGPL-3.0 and not shipped: the export needs a copy of it
+	@if [ -d $(ARGO_DICTIONARY) ]; then \
+		$(BIN)/imaging-biobank export argo demo/export/argo --dictionary $(ARGO_DICTIONARY) \
+			--db $(DEMO_URL); test $$? -le 1; \
+	else echo "ARGO export left out: no ARGO dictionary at $(ARGO_DICTIONARY)"; fi
 	@umask 077; for role in researcher data_manager; do \
 		$(BIN)/imaging-biobank token create demo-$$role --role $$role --replace --db $(DEMO_URL) \
 			> demo/$$role.token || exit 1; done
 	@echo "Demo database: $(DEMO_DB) (reports of files not ingested: demo/*.jsonl);"
+	@echo "its exports (Directory, FHIR, OMOP, RDF, ARGO): demo/export;"
 	@echo "de-identified copies of STS_001: demo/deid. Try:"
 	@echo "  $(BIN)/imaging-biobank show collection $(BIOBANK):collection:NB_IMAGING --db $(DEMO_URL)"
 	@echo "Browse it: $(BIN)/imaging-biobank serve $(DEMO_ARGS), open http://127.0.0.1:8000/"
