@@ -34,7 +34,6 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ from imaging_biobank.export.argo_validate import (
     Validator,
     validate_files,
 )
+from imaging_biobank.export.data_files import data_rows
 from imaging_biobank.export.scope import export_scope
 from imaging_biobank.export.source import (
     Age,
@@ -228,13 +228,7 @@ def _in(sql: str, *names: str) -> Any:
 
 
 def _site_groups() -> dict[str, str]:
-    resource = resources.files("imaging_biobank.export").joinpath("data/argo_site_groups.csv")
-    lines = [
-        line
-        for line in resource.read_text(encoding="utf-8").splitlines()
-        if not line.startswith("#")
-    ]
-    return {row["code"]: row["site_group"] for row in csv.DictReader(lines)}
+    return {row["code"]: row["site_group"] for row in data_rows("argo_site_groups.csv")}
 
 
 @dataclass

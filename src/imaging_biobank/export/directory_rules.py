@@ -20,16 +20,14 @@ references that resolve inside the export, unique ids, and the Directory id rule
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Final
 
+from imaging_biobank.export.data_files import data_rows
 from imaging_biobank.vocab.identifiers import (
     ALLOWED_CHARACTERS,
     InvalidIdentifierError,
@@ -42,7 +40,6 @@ from imaging_biobank.vocab.identifiers import (
 Value = str | int | bool | list[str] | None
 Row = dict[str, Value]
 
-PACKAGE: Final = "imaging_biobank.export"
 DISEASES: Final = "eu_bbmri_eric_disease_types"
 COUNTRIES: Final = "eu_bbmri_eric_countries"
 AGE_RANGES: Final = "age_ranges"
@@ -93,13 +90,6 @@ class DirectoryExportError(ValueError):
             f"the Directory export breaks {len(self.problems)} rule"
             f"{'s' if len(self.problems) != 1 else ''}: {shown}{more}"
         )
-
-
-def data_rows(name: str) -> list[dict[str, str]]:
-    """The rows of a shipped CSV in ``export/data``, its ``#`` header comment skipped."""
-    text = (resources.files(PACKAGE) / "data" / name).read_text("utf-8")
-    lines = [line for line in io.StringIO(text) if not line.startswith("#")]
-    return list(csv.DictReader(lines))
 
 
 @cache

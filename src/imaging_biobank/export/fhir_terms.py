@@ -11,41 +11,25 @@ FHIR needs that the vocabularies do not hold) and the shipped vocabularies (``bb
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
+from imaging_biobank.export.data_files import data_rows, data_text
 from imaging_biobank.model.collections import COLLECTION_KINDS
 from imaging_biobank.vocab import catalog, codes
 
-DATA: Final = "imaging_biobank.export.data"
 FAMILIES: Final = ("miabis", "bbmri-de")
 _UID: Final = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
 
-def _text(name: str) -> str:
-    return resources.files(DATA).joinpath(name).read_text(encoding="utf-8")
-
-
-def data_rows(name: str) -> list[dict[str, str]]:
-    """The rows of one of our CSV files (``#`` lines are its header comment)."""
-    lines = [line for line in _text(name).splitlines() if not line.startswith("#")]
-    return [
-        {k: (v or "").strip() for k, v in r.items()}
-        for r in csv.DictReader(io.StringIO("\n".join(lines)))
-    ]
-
-
 @cache
 def _profiles() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(_text("fhir_profiles.json"))
+    data: dict[str, Any] = json.loads(data_text("fhir_profiles.json"))
     return data
 
 

@@ -12,34 +12,22 @@ vocabulary edition and code. Database ids never appear.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Final
 from urllib.parse import quote
 
 from rdflib import Graph, Namespace, URIRef
 
-DATA_PACKAGE: Final = "imaging_biobank.export.data"
+from imaging_biobank.export.data_files import data_rows, data_text
+
 # not resolvable on purpose: a deployment that publishes its graph sets a base it serves
 DEFAULT_BASE: Final = "urn:imaging-biobank:"
 # what a path segment may keep unescaped (RFC 3987 ipchar, less '/', '?' and '#')
 _SAFE: Final = "-._~:@!$&'()*+,;="
 _OID: Final = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _BASE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*")
-
-
-def _read_csv(name: str) -> list[dict[str, str]]:
-    """The rows of a data file, its ``#`` comment lines skipped."""
-    text = resources.files(DATA_PACKAGE).joinpath(name).read_text("utf-8")
-    lines = [line for line in text.splitlines() if not line.startswith("#")]
-    return [
-        {k: (v or "").strip() for k, v in row.items()}
-        for row in csv.DictReader(io.StringIO("\n".join(lines)))
-    ]
 
 
 @dataclass(frozen=True)
@@ -56,7 +44,7 @@ class NamespaceInfo:
 @cache
 def namespaces() -> tuple[NamespaceInfo, ...]:
     """Every namespace of the export, as ``data/rdf_namespaces.csv`` lists it."""
-    return tuple(NamespaceInfo(**row) for row in _read_csv("rdf_namespaces.csv"))
+    return tuple(NamespaceInfo(**row) for row in data_rows("rdf_namespaces.csv"))
 
 
 @cache
@@ -201,7 +189,7 @@ def attributes() -> tuple[Attribute, ...]:
             curie(row["datatype"]) if row["datatype"] else None,
             row["dicom_tag"],
         )
-        for row in _read_csv("rdf_attributes.csv")
+        for row in data_rows("rdf_attributes.csv")
     )
 
 
@@ -214,5 +202,5 @@ def attributes_of(table: str) -> tuple[Attribute, ...]:
 @cache
 def ontology() -> Graph:
     """The ``ib:`` ontology (``data/rdf_ontology.ttl``): labels, MIABIS codes, DICOM tags."""
-    text = resources.files(DATA_PACKAGE).joinpath("rdf_ontology.ttl").read_text("utf-8")
+    text = data_text("rdf_ontology.ttl")
     return Graph().parse(data=text, format="turtle")
