@@ -15,6 +15,7 @@ from imaging_biobank.cli.common import (
     DbOption,
     JsonOption,
     console,
+    err_console,
     fail,
     open_database,
     plain,
@@ -191,15 +192,16 @@ def export_argo_command(
         raise typer.Exit(EXIT_OK if report.valid else EXIT_REJECTED)
     engine = open_database(db)
     try:
-        result = export_argo(
-            engine,
-            out_dir,
-            argo,
-            collections=collection or (),
-            program_id=program_id,
-            mapping=chosen,
-            use_javascript=not no_javascript,
-        )
+        with err_console.status("writing and validating the ARGO submission"):
+            result = export_argo(
+                engine,
+                out_dir,
+                argo,
+                collections=collection or (),
+                program_id=program_id,
+                mapping=chosen,
+                use_javascript=not no_javascript,
+            )
     except CollectionLookupError as error:
         fail(str(error))
     except OSError as error:

@@ -60,7 +60,7 @@ def directory(
 
     engine = open_database(db)
     try:
-        with engine.connect() as conn:
+        with engine.connect() as conn, err_console.status(f"writing the Directory export {out}"):
             result = export_directory(conn, out, collection or (), form=form)
     except (CollectionLookupError, DirectoryUsageError) as error:
         fail(str(error))

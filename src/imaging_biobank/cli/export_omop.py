@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from imaging_biobank.cli.common import DbOption, fail, open_database
+from imaging_biobank.cli.common import DbOption, err_console, fail, open_database
 from imaging_biobank.cli.export import CollectionsOption, export_app, print_written
 
 
@@ -58,12 +58,13 @@ def omop(
         fail(f"--incomplete is placeholder or drop, not {incomplete!r}")
     engine = open_database(db)
     try:
-        result = export_omop(
-            engine,
-            url,
-            collection or (),
-            incomplete="drop" if incomplete == "drop" else "placeholder",
-        )
+        with err_console.status("writing the OMOP CDM tables"):
+            result = export_omop(
+                engine,
+                url,
+                collection or (),
+                incomplete="drop" if incomplete == "drop" else "placeholder",
+            )
     except (CollectionLookupError, OmopExportError, OmopSchemaError) as error:
         fail(str(error))
     except ArgumentError as error:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from imaging_biobank.cli.common import DbOption, console, fail, open_database, plain
+from imaging_biobank.cli.common import DbOption, console, err_console, fail, open_database, plain
 from imaging_biobank.cli.export import CollectionsOption, export_app
 
 BASE_HELP = (
@@ -60,7 +60,7 @@ def rdf(
 
     engine = open_database(db)
     try:
-        with engine.connect() as conn:
+        with engine.connect() as conn, err_console.status(f"writing the RDF graph {out}"):
             report = export(conn, out, collection or (), fmt=fmt, base=base, instances=instances)
     except (CollectionLookupError, RdfFormatError, BaseError) as error:
         fail(str(error))

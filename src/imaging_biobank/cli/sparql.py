@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from imaging_biobank.cli import app
-from imaging_biobank.cli.common import DbOption, console, fail, open_database, plain
+from imaging_biobank.cli.common import DbOption, console, err_console, fail, open_database, plain
 from imaging_biobank.cli.export import CollectionsOption
 from imaging_biobank.export.rdf_sandbox import MEMORY_MB, TIMEOUT  # the standard library only
 
@@ -156,7 +156,7 @@ def sparql(
     )
     engine = open_database(db)
     try:
-        with engine.connect() as conn:
+        with engine.connect() as conn, err_console.status("building the graph"):
             graph, _ = build_graph(conn, collection or (), options)
     except CollectionLookupError as error:
         fail(str(error))

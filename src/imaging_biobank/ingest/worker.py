@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from imaging_biobank.deid.options import DeidOptions
 from imaging_biobank.deid.pseudonym import Pseudonymiser
@@ -78,8 +79,15 @@ def _without_identifier(description: str | None, patient_id: str) -> str | None:
     series after it: ``IBSI_1_STS_001_CT``), as PS3.15's Clean Descriptors option does."""
     if not description:
         return description
-    tokens, substrings = identifying_tokens([], [patient_id])
+    tokens, substrings = _identifying(patient_id)
     return clean_text(description, tokens, substrings, strict=False) or None
+
+
+@lru_cache(maxsize=256)
+def _identifying(patient_id: str) -> tuple[set[str], list[str]]:
+    """The words of a patient ID to take out of descriptions: computed once per patient,
+    not per instance (a worker sees a series' instances one after another)."""
+    return identifying_tokens([], [patient_id])
 
 
 def _bytes(item: WorkItem) -> bytes:
