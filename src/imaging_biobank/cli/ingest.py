@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import resource
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -34,7 +36,7 @@ from imaging_biobank.cli.runs import (
 if TYPE_CHECKING:  # imported where used: start-up time
     from imaging_biobank.deid.options import DeidOptions
     from imaging_biobank.deid.pseudonym import Pseudonymiser
-    from imaging_biobank.ingest.parallel import IngestOptions, Parsing
+    from imaging_biobank.ingest.parallel import IngestOptions, ParsedItems
 
 
 @app.command()
@@ -114,8 +116,27 @@ def ingest(
     db: DbOption = None,
     key_file: KeyFileOption = None,
     workers: Annotated[
-        int, typer.Option(help="Parsing processes (default: all cores; 0 parses in this one).")
+        int,
+        typer.Option(
+            help="Parsing processes (default: all cores; 0 parses in this one); with"
+            " --executor dask and no --scheduler, the local cluster's workers."
+        ),
     ] = os.cpu_count() or 1,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where headers are parsed: local (processes on this machine) or dask"
+            " (a Dask distributed cluster: --scheduler, or a local one)."
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="The Dask scheduler, tcp://HOST:8786 (implies --executor dask); its workers"
+            " must see the files at the same paths.",
+            show_default=False,
+        ),
+    ] = None,
     parser: Annotated[
         str,
         typer.Option(
@@ -158,7 +179,7 @@ def ingest(
     [bold]imaging-biobank ingest --pacs http://pacs:8042/dicom-web -q Modality=CT -c ID[/]
     """
     from imaging_biobank.dicom.read import PARSERS
-    from imaging_biobank.ingest.parallel import IngestOptions, Parsing
+    from imaging_biobank.ingest.parallel import IngestOptions
 
     if not collection:
         fail("--collection ID is required (the image collection to ingest into)")
@@ -168,6 +189,12 @@ def ingest(
         fail(f"--parser must be one of {', '.join(PARSERS)}")
     if workers < 0 or batch_size < 1:
         fail("--workers must be >= 0 and --batch-size >= 1")
+    if scheduler:
+        if executor not in ("local", "dask"):
+            fail("--executor must be local or dask")
+        executor = "dask"
+    if executor not in ("local", "dask"):
+        fail("--executor must be local or dask")
     deid = None
     if deidentify:
         if retain_device_identity:
@@ -185,17 +212,37 @@ def ingest(
         deid=deid,
     )
     source = _source(paths, pacs, query or [], aet, headers=deid is not None)
-    parsing = Parsing(source, options, pseudonymiser.key)
+    parsing = _parsing(executor, scheduler, source, options, pseudonymiser.key)
+    started = time.perf_counter()
     try:
         if paths:  # the workers read headers while the database code loads (not a PACS:
             parsing.prime()  # that would query it before the collection is checked)
-        _run(parsing, collection, db, pseudonymiser, options, paths, report, as_json)
+        _run(parsing, collection, db, pseudonymiser, options, paths, report, as_json, started)
     finally:
         parsing.close()
 
 
+def _parsing(
+    executor: str, scheduler: str | None, source: Any, options: IngestOptions, key: bytes
+) -> ParsedItems:
+    """The items' parsing: local worker processes, or a Dask cluster's workers."""
+    if executor == "local":
+        from imaging_biobank.ingest.parallel import Parsing
+
+        return Parsing(source, options, key)
+    try:
+        from imaging_biobank.ingest.distributed import DaskError, DaskParsing
+    except ImportError:
+        fail("--executor dask needs Dask: pip install 'imaging-biobank[dask]'")
+    with err_console.status("starting the Dask cluster" if not scheduler else "connecting"):
+        try:
+            return DaskParsing(source, options, key, scheduler)
+        except DaskError as error:
+            fail(str(error))
+
+
 def _run(
-    parsing: Parsing,
+    parsing: ParsedItems,
     collection: str,
     db: str | None,
     pseudonymiser: Pseudonymiser,
@@ -203,6 +250,7 @@ def _run(
     paths: list[Path] | None,
     report: Path | None,
     as_json: bool,
+    started_at: float,
 ) -> None:
     from imaging_biobank.ingest.pipeline import IngestError, image_collection_id
     from imaging_biobank.ingest.pipeline import ingest as run
@@ -244,7 +292,15 @@ def _run(
     if options.deid is not None:
         _record_audit(engine, collection, started, options.deid, pseudonymiser, summary)
     if as_json:
-        print(json.dumps(summary.as_dict(), indent=2))
+        data = summary.as_dict()
+        # how long the ingest itself took (from the first file handed to the workers, without
+        # Python's start-up or a Dask cluster's), and this process's peak memory (not its
+        # workers')
+        data["ingest_seconds"] = round(time.perf_counter() - started_at, 3)
+        data["client_peak_rss_mb"] = round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        )
+        print(json.dumps(data, indent=2))
     else:
         _print_summary(summary, out, report)
     if summary.rejected or summary.quarantined:
@@ -303,6 +359,9 @@ def _print_summary(summary: Any, out: Report, report: Path | None) -> None:
         ("new series", summary.new_series),
         ("new donors", summary.new_donors),
         ("instances without PatientID", summary.without_patient_id),
+        ("text values with NUL bytes (dropped)", summary.nul_bytes_stripped),
+        ("ages (AS) turned into years", summary.ages_converted),
+        ("ages not understood (not stored)", summary.ages_unreadable),
     ]
     table = summary_table("Ingest summary", rows, always=("new instances", "rejected"))
     for flag, count in sorted(summary.body_part.items()):

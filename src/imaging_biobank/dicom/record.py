@@ -124,6 +124,21 @@ ITERATIONS = re.compile(
 )
 
 
+# the descriptive text values real archives are seen to carry NUL bytes in (the index of the
+# NCI Imaging Data Commons has 240 series descriptions with NUL bytes): the ingest summary
+# counts them (NUL bytes are dropped from every value; looking for them costs time)
+TEXT_CHECKED_FOR_NUL = tuple(
+    tag(keyword)
+    for keyword in (
+        "StudyDescription",
+        "SeriesDescription",
+        "BodyPartExamined",
+        "ProtocolName",
+        "Manufacturer",
+        "ManufacturerModelName",
+    )
+)
+
 SHARED_GROUPS = tag("SharedFunctionalGroupsSequence")
 PER_FRAME_GROUPS = tag("PerFrameFunctionalGroupsSequence")
 
@@ -199,6 +214,10 @@ class InstanceRecord:
     # "key ..."): with the same key, PatientID is already the donor pseudonym
     pseudonymised_with: str | None = None
     digest: str | None = None  # content_hash(), once computed (by the worker)
+    # dirty values met while reading (not content): text values that held NUL bytes inside
+    # (dropped), and a Patient's Age present but not a DICOM AS age (not stored)
+    nul_values: int = 0
+    age_unreadable: bool = False
 
     def content(self) -> dict[str, Any]:
         """The record's content: everything but where and how it was encoded."""
@@ -222,7 +241,15 @@ class InstanceRecord:
 CONTENT_FIELDS = tuple(
     f.name
     for f in fields(InstanceRecord)
-    if f.name not in ("location", "file_size", "transfer_syntax_uid", "pseudonymised_with")
+    if f.name
+    not in (
+        "location",
+        "file_size",
+        "transfer_syntax_uid",
+        "pseudonymised_with",
+        "nul_values",
+        "age_unreadable",
+    )
 )
 
 
@@ -277,7 +304,14 @@ def _coded(view: HeaderView | None) -> Coded | None:
 def _plain(values: list[Any] | None) -> Any:
     if values is None:
         return None
-    values = [int(v) if isinstance(v, float) and v.is_integer() else v for v in values]
+    values = [
+        int(v)
+        if isinstance(v, float) and v.is_integer()
+        else clean_text(v) or ""
+        if isinstance(v, str) and "\x00" in v
+        else v
+        for v in values
+    ]
     return values[0] if len(values) == 1 else values
 
 
@@ -447,6 +481,8 @@ def build_record(
         uids[keyword] = value
     t = tag
     patient_id = clean_text(view.text(t("PatientID")))
+    age_text = clean_text(view.text(t("PatientAge")))
+    age = age_in_years(age_text)
     frames = _Frames(view)
     region_view = view.item(t("AnatomicRegionSequence"))
     if region_view is None:
@@ -463,7 +499,7 @@ def build_record(
         donor=patient_id or uids["StudyInstanceUID"],
         donor_from_study=patient_id is None,
         patient_sex=clean_text(view.text(t("PatientSex"))),
-        patient_age_years=age_in_years(view.text(t("PatientAge"))),
+        patient_age_years=age,
         patient_weight_kg=view.number(t("PatientWeight")),
         patient_size_m=view.number(t("PatientSize")),
         study_date=iso_date(view.text(t("StudyDate"))),
@@ -490,6 +526,8 @@ def build_record(
     _reconstruction(record, view, frames)
     record.acquisition = {k: v for k, v in record.acquisition.items() if v is not None}
     record.reconstruction = {k: v for k, v in record.reconstruction.items() if v is not None}
+    record.nul_values = view.nul_values(TEXT_CHECKED_FOR_NUL)
+    record.age_unreadable = age_text is not None and age is None
     return record
 
 

@@ -96,6 +96,16 @@ class HeaderView(abc.ABC):
         found = self._values(tag)
         return found[1] if found is not None and found[0] != "items" else None
 
+    def nul_values(self, tags: Sequence[int]) -> int:
+        """How many of the text elements ``tags`` hold NUL bytes inside their value (not
+        as padding): dirt that real archives carry and that is dropped on reading."""
+        count = 0
+        for t in tags:
+            found = self._values(t)
+            if found is not None and found[0] == "text":
+                count += any("\x00" in value for value in found[1])
+        return count
+
     def present(self, tags: Sequence[int]) -> list[int]:
         """The tags among ``tags`` that have a value (cheap when values are prefetched)."""
         return [t for t in tags if self._values(t) is not None]
@@ -229,6 +239,19 @@ class DicomsdlView(HeaderView):
         for tag in unsettled:
             memo[tag] = self._read(tag)
         self._settled = settled
+
+    def nul_values(self, tags: Sequence[int]) -> int:
+        # dicomsdl drops NUL bytes from the text it gives: look at the raw value where it is
+        # longer than the text (padding, or bytes dropped)
+        count = 0
+        for t in tags:
+            found = self._values(t)
+            if found is None or found[0] != "text":
+                continue
+            element = self.dataset.getDataElement(t)
+            if element.length() > sum(map(len, found[1])) + len(found[1]) - 1:
+                count += b"\x00" in bytes(element.toBytes()).rstrip(b" \x00")
+        return count
 
     def present(self, tags: Sequence[int]) -> list[int]:
         memo = self._memo

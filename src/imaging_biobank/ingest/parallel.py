@@ -7,6 +7,7 @@ dies (a crash in the native parser) has its chunks parsed again with pydicom.
 
 from __future__ import annotations
 
+import abc
 import functools
 import os
 from collections.abc import Iterable, Iterator
@@ -46,14 +47,16 @@ class IngestOptions:
     deid: DeidOptions | None = None  # ingest the de-identified view (--deidentify)
 
 
-def _needs_worker(item: SourceItem) -> bool:
+def needs_worker(item: SourceItem) -> bool:
     return isinstance(item, FileItem | ZipMember)
 
 
-class Parsing:
-    """The results of parsing ``items``: one per item, in order, donors pseudonymised."""
+class ParsedItems(abc.ABC):
+    """The results of parsing items: one per item, in order, donors pseudonymised. Files
+    and archive members are parsed by workers (an executor's); the items that need none
+    (PACS records, the sources' own reports) pass through ``_direct`` here."""
 
-    def __init__(self, items: Iterable[SourceItem], options: IngestOptions, key: bytes):
+    def __init__(self, options: IngestOptions, key: bytes):
         self.key = key
         self._pseudonymiser = Pseudonymiser(key)
         self._parser = options.parser
@@ -63,25 +66,18 @@ class Parsing:
             from imaging_biobank.deid.rewrite import Deidentifier
 
             self._deidentifier = Deidentifier(self._pseudonymiser, options.deid, __version__)
-        self._pool: OrderedPool[WorkItem, Result] = OrderedPool(
-            chunks(items, options.chunk_size, _needs_worker),
-            work=parse_chunk,
-            retry=functools.partial(parse_chunk, parser="pydicom"),
-            direct=self._direct,
-            workers=options.workers,
-            initializer=init_worker,
-            initargs=(options.parser, key, options.deid),
-        )
 
-    def prime(self, chunks: int = PRIMED_CHUNKS) -> Parsing:
-        self._pool.prime(chunks)
-        return self
+    @abc.abstractmethod
+    def prime(self, chunks: int = PRIMED_CHUNKS) -> ParsedItems:
+        """Start parsing before the first result is asked for."""
 
+    @abc.abstractmethod
     def results(self) -> Iterator[list[Result]]:
-        return self._pool.results()
+        """Lists of results, in the order of the items."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        self._pool.close()
+        """Stop the workers (idempotent)."""
 
     def _direct(self, item: Result) -> Result:
         """An item that needs no worker; a PACS record's donor is pseudonymised here, or
@@ -99,3 +95,29 @@ class Parsing:
             return Rejected(location, str(error))
         except Exception as error:  # a value we cannot rewrite: this object is not stored
             return Rejected(location, f"cannot de-identify: {type(error).__name__}: {error}")
+
+
+class Parsing(ParsedItems):
+    """Items parsed by worker processes on this machine (``--executor local``)."""
+
+    def __init__(self, items: Iterable[SourceItem], options: IngestOptions, key: bytes):
+        super().__init__(options, key)
+        self._pool: OrderedPool[WorkItem, Result] = OrderedPool(
+            chunks(items, options.chunk_size, needs_worker),
+            work=parse_chunk,
+            retry=functools.partial(parse_chunk, parser="pydicom"),
+            direct=self._direct,
+            workers=options.workers,
+            initializer=init_worker,
+            initargs=(options.parser, key, options.deid),
+        )
+
+    def prime(self, chunks: int = PRIMED_CHUNKS) -> Parsing:
+        self._pool.prime(chunks)
+        return self
+
+    def results(self) -> Iterator[list[Result]]:
+        return self._pool.results()
+
+    def close(self) -> None:
+        self._pool.close()

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from imaging_biobank.db.lookup import CollectionLookupError, find_collection
 from imaging_biobank.deid.audit import AuditRecord
 from imaging_biobank.deid.pseudonym import Pseudonymiser
+from imaging_biobank.dicom.record import InstanceRecord
 from imaging_biobank.dicom.sources import Parsed, Quarantined, Rejected, Skipped, SourceItem
-from imaging_biobank.ingest.parallel import IngestOptions, Parsing
+from imaging_biobank.ingest.parallel import IngestOptions, ParsedItems, Parsing
 from imaging_biobank.ingest.writer import IngestSummary, Report, Writer
 
 __all__ = ["IngestError", "IngestOptions", "Parsing", "image_collection_id", "ingest"]
@@ -46,16 +47,18 @@ def image_collection_id(engine: Engine, identifier: str) -> int:
 def ingest(
     engine: Engine,
     collection: str,
-    items: Iterable[SourceItem] | Parsing,
+    items: Iterable[SourceItem] | ParsedItems,
     pseudonymiser: Pseudonymiser,
     options: IngestOptions,
     report: Report,
     progress: Progress | None = None,
 ) -> IngestSummary:
     """Ingest ``items`` into the image collection ``collection``. ``items`` may be a
-    ``Parsing`` already started (and primed) on them, with the same key and options;
-    it is closed here."""
-    parsing = items if isinstance(items, Parsing) else Parsing(items, options, pseudonymiser.key)
+    ``Parsing`` (local processes) or a ``DaskParsing`` already started (and primed) on
+    them, with the same key and options; it is closed here."""
+    parsing = (
+        items if isinstance(items, ParsedItems) else Parsing(items, options, pseudonymiser.key)
+    )
     try:
         writer = Writer(
             engine,
@@ -69,6 +72,7 @@ def ingest(
             for result in results:
                 summary.items += 1
                 if isinstance(result, Parsed):
+                    count_dirty(summary, result.record)
                     writer.add(result.record)
                 elif isinstance(result, Rejected):
                     summary.rejected += 1
@@ -87,6 +91,13 @@ def ingest(
     if progress:
         progress(summary.items, summary.items)
     return summary
+
+
+def count_dirty(summary: IngestSummary, record: InstanceRecord) -> None:
+    """Count the dirty values the record was cleaned of (for the ingest summary)."""
+    summary.nul_bytes_stripped += record.nul_values
+    summary.ages_converted += record.patient_age_years is not None
+    summary.ages_unreadable += record.age_unreadable
 
 
 def record_deidentification(engine: Engine, collection: str, audit: AuditRecord) -> None:

@@ -41,19 +41,35 @@ class WorkerState:
 
 
 _state: WorkerState | None = None
+# the state of each ingest a Dask worker takes part in (a cluster may serve several at once)
+_runs: dict[str, WorkerState] = {}
 
 
-def init_worker(parser: Parser, key: bytes, deid: DeidOptions | None = None) -> None:
-    """Process initialiser: the parser, the pseudonymisation key and, to ingest the
-    de-identified view, the de-identification options."""
-    global _state
+def worker_state(parser: Parser, key: bytes, deid: DeidOptions | None = None) -> WorkerState:
+    """The parser, the pseudonymisation key and, to ingest the de-identified view, the
+    de-identifier."""
     pseudonymiser = Pseudonymiser(key)
     deidentifier = None
     if deid is not None:
         from imaging_biobank import __version__
 
         deidentifier = Deidentifier(pseudonymiser, deid, __version__)
-    _state = WorkerState(parser, pseudonymiser, deidentifier)
+    return WorkerState(parser, pseudonymiser, deidentifier)
+
+
+def init_worker(parser: Parser, key: bytes, deid: DeidOptions | None = None) -> None:
+    """Process initialiser of the local pool's workers."""
+    global _state
+    _state = worker_state(parser, key, deid)
+
+
+def start_run(run: str, parser: Parser, key: bytes, deid: DeidOptions | None = None) -> None:
+    """Set a Dask worker up for the ingest ``run`` (its worker plugin calls this)."""
+    _runs[run] = worker_state(parser, key, deid)
+
+
+def end_run(run: str) -> None:
+    _runs.pop(run, None)
 
 
 def pseudonymise(record: InstanceRecord, pseudonymiser: Pseudonymiser) -> InstanceRecord:
@@ -140,3 +156,14 @@ def parse_chunk(items: Sequence[WorkItem], parser: Parser | None = None) -> list
     assert _state is not None, "init_worker was not called"
     chosen = parser or _state.parser
     return [parse_item(item, chosen, _state) for item in items]
+
+
+def parse_partition(
+    run: str, items: Sequence[WorkItem], parser: Parser | None = None
+) -> list[Result]:
+    """A Dask task: a partition of the ingest ``run``'s items, in order."""
+    state = _runs.get(run)
+    if state is None:
+        raise RuntimeError(f"this Dask worker was not set up for ingest {run}")
+    chosen = parser or state.parser
+    return [parse_item(item, chosen, state) for item in items]

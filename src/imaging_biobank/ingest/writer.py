@@ -6,6 +6,14 @@ a run that was killed resumes where the committed batches end. A series shows th
 of its first instance (lowest Instance Number, then UID) and, for the parameters that vary,
 their min and max over all instances and frames; both merge in any order, so a resumed run
 ends with exactly the rows of a clean one. Rows are written only when a value changes.
+
+Several runs may write into one database at once (other collections, overlapping trees, a
+Dask cluster's client beside a local run): each batch first takes the database's ingest
+lock (a transaction-level advisory lock on PostgreSQL, SQLite's write lock at once), reads
+what it needs of the stored rows under that lock, and commits. Batches of concurrent runs
+thus take turns, so they neither deadlock nor insert the same study or series twice, and
+the end state is that of one run over all their files. On PostgreSQL new instances go in
+by COPY.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from imaging_biobank.vocab import catalog
 T = metadata.tables  # Core tables: the ORM is not imported on this path
 IN_CHUNK = 500  # values per IN (...) list
 NO_NUMBER = 2**31
+# the PostgreSQL advisory lock ingest runs take turns on, one batch at a time ("ibingest")
+INGEST_LOCK = 0x6962_696E_6765_7374
 
 ACQUISITION_RANGED = [name for name in RANGED if name not in RECONSTRUCTION_RANGED]
 ACQUISITION_COLUMNS = [
@@ -74,6 +84,11 @@ class IngestSummary:
     new_donors: int = 0
     body_part: Counter[str] = field(default_factory=Counter)
     without_patient_id: int = 0
+    # dirty values in what was read: text values that held NUL bytes (dropped), Patient's
+    # Age as an AS string turned into years, and present but not an AS age (not stored)
+    nul_bytes_stripped: int = 0
+    ages_converted: int = 0
+    ages_unreadable: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -171,12 +186,14 @@ class Writer:
             return
         batch, self.pending = self.pending, []
         with self.engine.begin() as conn:
+            take_ingest_lock(conn)
             self._write(conn, batch)
 
     def finish(self) -> None:
         """Flush, then recompute what is derived from the rows (counts, collection links)."""
         self.flush()
         with self.engine.begin() as conn:
+            take_ingest_lock(conn)
             derive_collection(conn, self.collection_id)
             derive_descriptors(conn, self.collection_id)
 
@@ -316,7 +333,10 @@ class Writer:
         by_series: dict[str, list[InstanceRecord]] = defaultdict(list)
         for record, _ in records:
             by_series[record.series_instance_uid].append(record)
-        self._load_series(conn, [uid for uid in by_series if uid not in self.series])
+        # read again under the lock: another run may have written these series since
+        for uid in by_series:
+            self.series.pop(uid, None)
+        self._load_series(conn, list(by_series))
         kept: list[tuple[InstanceRecord, Any]] = []
         foreign = {
             uid
@@ -582,7 +602,10 @@ class Writer:
                     "known SOP Instance UID, content or location changed",
                 )
         if new_rows:
-            conn.execute(insert(instance), new_rows)
+            if conn.dialect.name == "postgresql":
+                copy_rows(conn, instance, new_rows)
+            else:
+                conn.execute(insert(instance), new_rows)
             self.summary.new += len(new_rows)
         if changed_rows:
             columns = [k for k in changed_rows[0] if k != "_id"]
@@ -594,6 +617,33 @@ class Writer:
             )
             self.summary.updated += len(changed_rows)
         self.touched = True
+
+
+def take_ingest_lock(conn: Connection) -> None:
+    """Wait for the database's ingest lock, held until this transaction ends: concurrent runs
+    write one batch at a time. PostgreSQL: an advisory lock; SQLite: its write lock, taken
+    by a write that changes nothing (as BEGIN IMMEDIATE would), so the batch never has to
+    upgrade a read to a write after another run committed (SQLITE_BUSY_SNAPSHOT)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(INGEST_LOCK)))
+    elif conn.dialect.name == "sqlite":
+        collection = T["collection"]
+        conn.execute(update(collection).where(collection.c.id == -1).values(id=collection.c.id))
+
+
+def copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) by PostgreSQL COPY, in this transaction."""
+    from psycopg import sql
+
+    columns = list(rows[0])
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[column] for column in columns])
 
 
 def _update(conn: Connection, table: Table, row_id: int, changes: dict[str, Any]) -> None:
