@@ -47,12 +47,6 @@ def settings(request: Request) -> ApiSettings:
     return found
 
 
-def connection(request: Request) -> Iterator[Connection]:
-    """A connection in a transaction, committed when the route returns."""
-    with settings(request).engine.begin() as conn:
-        yield conn
-
-
 def token_of(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -73,6 +67,17 @@ def who_optional(request: Request) -> Principal | None:
             found = principal(conn, token)
     request.state.principal = found
     return found
+
+
+def connection(
+    request: Request, _: Annotated[Principal | None, Depends(who_optional)]
+) -> Iterator[Connection]:
+    """A connection in a transaction, committed when the route returns. Taken after the
+    token is checked (``who_optional``, on a connection of its own, given back at once), so
+    a request never holds one pooled connection while it waits for another: with as many
+    requests as connections, they would all wait until the pool's timeout."""
+    with settings(request).engine.begin() as conn:
+        yield conn
 
 
 def who(request: Request) -> Principal:

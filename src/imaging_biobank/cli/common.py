@@ -13,6 +13,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from imaging_biobank.db.engine import PoolSettings
     from imaging_biobank.query.ast import Query
     from imaging_biobank.samples.consent import Purpose
 
@@ -65,8 +66,9 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def open_database(db: str | None) -> Engine:
-    """An engine on an initialised, current database; a clear error otherwise."""
+def open_database(db: str | None, pool: PoolSettings | None = None) -> Engine:
+    """An engine on an initialised, current database (its connection pool sized by ``pool``,
+    else SQLAlchemy's defaults); a clear error otherwise."""
     from sqlalchemy.exc import ArgumentError, OperationalError
 
     from imaging_biobank.db.engine import display_url, make_engine
@@ -77,7 +79,7 @@ def open_database(db: str | None) -> Engine:
     if path is not None and not path.exists():
         fail(f"no database at {path}: create it with `imaging-biobank init --db {url}`")
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, pool=pool)
         with engine.connect() as conn:
             revision = current_revision(conn)
     except ArgumentError as error:

@@ -49,6 +49,37 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    pool_size: Annotated[
+        int | None,
+        typer.Option(
+            "--pool-size",
+            min=1,
+            help="Database connections kept open. Default: 10. With --max-overflow at most"
+            " SIZE+OVERFLOW per server process: keep the sum over all processes (and ingest"
+            " runs) below PostgreSQL's max_connections (100 by default).",
+            show_default=False,
+        ),
+    ] = None,
+    max_overflow: Annotated[
+        int | None,
+        typer.Option(
+            "--max-overflow",
+            min=0,
+            help="Extra connections opened under load beyond --pool-size, closed when"
+            " returned. Default: 20.",
+            show_default=False,
+        ),
+    ] = None,
+    pool_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--pool-timeout",
+            min=0,
+            help="Seconds a request waits for a free connection before it gets 503 with"
+            " Retry-After. Default: 10.",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) and the web catalogue on HOST:PORT.
@@ -57,15 +88,29 @@ def serve(
     token create NAME --role researcher[/] and sign in on the page with it. With
     --key-file, data managers can enter e-form records (their ids are pseudonymised).
 
-    Example: [bold]imaging-biobank serve --db sqlite:///demo/biobank.db --key-file
-    demo/biobank.key --port 8000[/]"""
+    Connections: a pool of --pool-size connections, up to --max-overflow more under load
+    (defaults 10 + 20: a third of PostgreSQL's default 100 connections, for FastAPI's 40
+    worker threads); a request that finds none free
+    within --pool-timeout seconds gets 503 with Retry-After, as does every request while
+    the database is down. Keep it on 127.0.0.1 behind a reverse proxy with TLS
+    (docs/postgresql.md).
+
+    Example: [bold]imaging-biobank serve --db postgresql://biobank_web@db/biobank
+    --key-file /etc/imaging-biobank/biobank.key --pool-size 10 --max-overflow 20[/]"""
     import uvicorn
 
     from imaging_biobank.api.app import create_app
     from imaging_biobank.api.deps import ApiSettings
     from imaging_biobank.config import Settings
+    from imaging_biobank.db.engine import PoolSettings
 
-    engine = open_database(db)
+    defaults = PoolSettings()
+    pool = PoolSettings(
+        defaults.size if pool_size is None else pool_size,
+        defaults.max_overflow if max_overflow is None else max_overflow,
+        defaults.timeout if pool_timeout is None else pool_timeout,
+    )
+    engine = open_database(db, pool)
     configured = key_file if key_file is not None else Settings.from_env().key_file
     key = Path(configured) if configured is not None else None
     if key is not None and not key.exists():

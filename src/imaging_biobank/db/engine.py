@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -32,13 +33,45 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """An engine with foreign keys enforced on every backend."""
+@dataclass(frozen=True)
+class PoolSettings:
+    """The connections a long-running process (``serve``) keeps to its database: SQLAlchemy's
+    QueuePool keeps ``size`` open, opens up to ``max_overflow`` more under load (closed when
+    returned), and a request waits at most ``timeout`` seconds for one before
+    ``sqlalchemy.exc.TimeoutError`` (the API answers 503).
+
+    The defaults: 30 connections at most per process, a third of a PostgreSQL server's
+    default ``max_connections`` (100, 3 of them kept for superusers), so ingest runs, a
+    second server process and psql still get theirs. FastAPI runs sync routes in a pool of
+    40 threads, each request holding one connection at a time: a burst beyond what 30
+    connections serve waits in the pool (the database server would not answer sooner: it
+    has far fewer cores than that) for up to 10 s, well within a reverse proxy's usual 60 s
+    read timeout."""
+
+    size: int = 10
+    max_overflow: int = 20
+    timeout: float = 10.0
+
+    def engine_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``create_engine`` that set them."""
+        return {
+            "pool_size": self.size,
+            "max_overflow": self.max_overflow,
+            "pool_timeout": self.timeout,
+        }
+
+
+def make_engine(url: str | URL, *, pool: PoolSettings | None = None, **kwargs: Any) -> Engine:
+    """An engine with foreign keys enforced on every backend; with ``pool``, its connection
+    pool sized so (in-memory SQLite has one connection per thread and ignores it)."""
     parsed = normalise_url(url)
+    in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+    if pool is not None and not in_memory:
+        kwargs = {**pool.engine_options(), **kwargs}
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        if parsed.database not in (None, "", ":memory:"):
+        if not in_memory:
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode = WAL")
         return engine
