@@ -11,7 +11,7 @@ STS := examples/data/sts_001
 DEMO_ARGS = --db $(DEMO_URL) --key-file $(DEMO_KEY)
 ARGO_DICTIONARY ?= ../shared/reference/argo
 
-.PHONY: demo test bench lint install system-deps clean
+.PHONY: demo test bench bench-scale lint install system-deps clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "imaging-biobank needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -96,6 +96,13 @@ bench: install system-deps
 	$(BIN)/python benchmarks/ingest.py --files 5000 --decay 100000
 	$(BIN)/python benchmarks/deid.py --files 2000
 	$(BIN)/python benchmarks/query.py
+
+## bench-scale: ingest rate, client memory and cohort query times at 10^4 and 10^5 instances
+# (SQLite, PostgreSQL, PostgreSQL with a local Dask cluster); rewrites docs/performance.*
+# (10^6: .venv/bin/python benchmarks/scale.py --sizes 10000,100000,1000000)
+bench-scale: install system-deps
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/scale.py --sizes 10000,100000
 
 ## lint: ruff and mypy on the package
 lint: install
