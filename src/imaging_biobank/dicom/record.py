@@ -219,6 +219,11 @@ class InstanceRecord:
     nul_values: int = 0
     age_unreadable: bool = False
 
+    # pickling (worker -> writer, for every instance): the values in slot order, not the
+    # dataclass default, which looks up ``fields()`` for every record (3x slower to load)
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (InstanceRecord, tuple([getattr(self, name) for name in _SLOTS]))
+
     def content(self) -> dict[str, Any]:
         """The record's content: everything but where and how it was encoded."""
         return {name: getattr(self, name) for name in CONTENT_FIELDS}
@@ -238,6 +243,7 @@ class InstanceRecord:
         return (number, self.sop_instance_uid)
 
 
+_SLOTS = tuple(f.name for f in fields(InstanceRecord))
 CONTENT_FIELDS = tuple(
     f.name
     for f in fields(InstanceRecord)
