@@ -252,6 +252,7 @@ def _run(
     as_json: bool,
     started_at: float,
 ) -> None:
+    from imaging_biobank.ingest.parallel import ExecutorError
     from imaging_biobank.ingest.pipeline import IngestError, image_collection_id
     from imaging_biobank.ingest.pipeline import ingest as run
 
@@ -283,6 +284,8 @@ def _run(
 
             summary = run(engine, collection, parsing, pseudonymiser, options, out, progress)
     except IngestError as error:
+        fail(str(error))
+    except ExecutorError as error:
         fail(str(error))
     except KeyboardInterrupt:
         err_console.print("Interrupted: what was committed stays; run again to continue.")

@@ -42,15 +42,19 @@ class Report:
     ``status``, ``reason``, and what else the command adds)."""
 
     SHOWN = ("rejected", "quarantined")  # listed on screen too, the first ones
+    FIRST = 10  # how many of each are kept to show (all are counted, and in the file)
 
     def __init__(self, path: Path | None):
         self.path = path
         self.file: IO[str] | None = path.open("w", encoding="utf-8") if path else None
         self.listed: dict[str, list[tuple[str, str]]] = {status: [] for status in self.SHOWN}
+        self.counts: dict[str, int] = dict.fromkeys(self.SHOWN, 0)
 
     def __call__(self, status: str, location: str, reason: str, **extra: str) -> None:
         if status in self.listed:
-            self.listed[status].append((location, reason))
+            self.counts[status] += 1
+            if len(self.listed[status]) < self.FIRST:
+                self.listed[status].append((location, reason))
         if self.file is not None:
             line = {"path": location, "status": status, "reason": reason, **extra}
             self.file.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -69,8 +73,9 @@ class Report:
         for status, entries in self.listed.items():
             if not entries:
                 continue
-            err_console.print(f"[bold red]{len(entries)} {status}[/] (first ones below{where}):")
-            for location, reason in entries[:10]:
+            count = self.counts[status]
+            err_console.print(f"[bold red]{count} {status}[/] (first ones below{where}):")
+            for location, reason in entries:
                 err_console.print(plain(f"  {location}: {reason}"), highlight=False)
 
 

@@ -36,7 +36,12 @@ from distributed.scheduler import KilledWorker
 from imaging_biobank.deid.options import DeidOptions
 from imaging_biobank.dicom.read import Parser
 from imaging_biobank.dicom.sources import SourceItem, WorkItem
-from imaging_biobank.ingest.parallel import IngestOptions, ParsedItems, needs_worker
+from imaging_biobank.ingest.parallel import (
+    ExecutorError,
+    IngestOptions,
+    ParsedItems,
+    needs_worker,
+)
 from imaging_biobank.ingest.worker import Result, parse_partition
 from imaging_biobank.parallel import PRIMED_CHUNKS, chunks
 
@@ -52,7 +57,7 @@ PARTITION_SIZE = 256
 Pending = tuple[list[WorkItem] | None, "Future[list[Result]] | list[Result]"]
 
 
-class DaskError(RuntimeError):
+class DaskError(ExecutorError):
     """The cluster cannot be reached or set up."""
 
 
@@ -113,9 +118,7 @@ class DaskParsing(ParsedItems):
         self._batches = chunks(items, partition_size, needs_worker)
         self._client, self._cluster = connect(scheduler, options.workers)
         self.run = f"imaging-biobank-ingest-{uuid.uuid4().hex}"
-        self._pending: deque[tuple[list[WorkItem] | None, Future[list[Result]] | list[Result]]] = (
-            deque()
-        )
+        self._pending: deque[Pending] = deque()
         self._submitted = 0
         try:
             self._client.register_plugin(
@@ -141,15 +144,25 @@ class DaskParsing(ParsedItems):
                 yield outcome
                 continue
             try:
-                yield outcome.result()
-            except KilledWorker:
-                # the workers that ran it kept dying: parse it with the reference parser
-                assert chunk is not None
-                yield self._client.submit(
-                    parse_partition, self.run, chunk, "pydicom", pure=False
-                ).result()
+                yield self._result(chunk, outcome)
             finally:
                 outcome.release()
+
+    def _result(self, chunk: list[WorkItem] | None, outcome: Future[list[Result]]) -> list[Result]:
+        try:
+            return outcome.result()
+        except KilledWorker:
+            # the workers that ran it kept dying: parse it with the reference parser
+            assert chunk is not None
+            return self._client.submit(
+                parse_partition, self.run, chunk, "pydicom", pure=False
+            ).result()
+        except Exception as error:  # not a file's fault (those are reported): the cluster's
+            raise DaskError(
+                f"a Dask task failed on a worker: {type(error).__name__}: {error} (every"
+                " worker needs imaging-biobank installed and the files at the same paths);"
+                " what was committed stays: run again to continue"
+            ) from error
 
     def close(self) -> None:
         for _, outcome in self._pending:

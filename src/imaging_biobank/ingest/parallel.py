@@ -51,6 +51,11 @@ def needs_worker(item: SourceItem) -> bool:
     return isinstance(item, FileItem | ZipMember)
 
 
+class ExecutorError(RuntimeError):
+    """The executor failed, not a file (a cluster that cannot be reached, a task that fails
+    on its workers); what was committed stays."""
+
+
 class ParsedItems(abc.ABC):
     """The results of parsing items: one per item, in order, donors pseudonymised. Files
     and archive members are parsed by workers (an executor's); the items that need none
