@@ -189,12 +189,10 @@ def ingest(
         fail(f"--parser must be one of {', '.join(PARSERS)}")
     if workers < 0 or batch_size < 1:
         fail("--workers must be >= 0 and --batch-size >= 1")
-    if scheduler:
-        if executor not in ("local", "dask"):
-            fail("--executor must be local or dask")
-        executor = "dask"
     if executor not in ("local", "dask"):
         fail("--executor must be local or dask")
+    if scheduler:
+        executor = "dask"
     deid = None
     if deidentify:
         if retain_device_identity:
