@@ -19,6 +19,7 @@ from typing import Any
 
 import pydicom
 import pytest
+from distributed import Client, LocalCluster  # the dask extra, part of `make test`
 from sqlalchemy import Engine, func, select
 
 from imaging_biobank.db.engine import make_engine
@@ -33,9 +34,6 @@ from tests.conftest import (
     still_running,
     synthetic_corpus,
 )
-
-pytest.importorskip("distributed", reason="the dask extra is part of `make test`")
-from distributed import Client, LocalCluster
 
 T = Base.metadata.tables
 CLI = [sys.executable, "-m", "imaging_biobank"]
